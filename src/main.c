@@ -1,0 +1,69 @@
+/* main.c: pick the role named by the first argument. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "roles.h"
+
+static void usage(FILE *out);
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: r2k COMMAND [OPTIONS]\n\n"
+		"Build container images with an unprivileged builder (Kaniko or buildah)\n"
+		"from a build context streamed over the network.\n\n"
+		"Commands:\n"
+		"  client    stream a build context to a runner and relay the build\n"
+		"  runner    accept builds and run the builder next to it\n"
+		"  check     check registries, credentials and base images\n"
+		"  version   show versions of r2k and its libraries\n"
+		"  help [COMMAND]  show help for a command\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return R2K_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "client") == 0)
+		return client_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "runner") == 0)
+		return runner_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return check_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+		return version_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0) {
+		if (argc < 3) {
+			usage(stdout);
+			return 0;
+		}
+		const struct opt_cmd *c = NULL;
+		if (strcmp(argv[2], "client") == 0)
+			c = &cli_client_cmd;
+		else if (strcmp(argv[2], "runner") == 0)
+			c = &cli_runner_cmd;
+		else if (strcmp(argv[2], "check") == 0)
+			c = &cli_check_cmd;
+		else if (strcmp(argv[2], "version") == 0) {
+			printf("Usage: r2k version\n\nShow r2k's version and the versions of the "
+			       "libraries it was built with and runs with.\n");
+			return 0;
+		}
+		if (!c) {
+			fprintf(stderr, "r2k help: unknown command '%s'\n", argv[2]);
+			return R2K_EXIT_USAGE;
+		}
+		opts_help(c);
+		return 0;
+	}
+	fprintf(stderr, "r2k: unknown command '%s' (see 'r2k --help')\n", cmd);
+	return R2K_EXIT_USAGE;
+}

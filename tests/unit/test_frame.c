@@ -1,0 +1,302 @@
+/* test_frame.c: the frame codec under every chunking, every frame type and every error. */
+#include <stdint.h>
+
+#include "frame.h"
+#include "t.h"
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const void *d, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2;
+		b->p = realloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+}
+
+static void put_frame(struct buf *b, uint16_t type, const void *payload, uint32_t len)
+{
+	uint8_t h[R2K_HEADER_LEN];
+	r2k_encode_header(h, type, len);
+	put(b, h, sizeof(h));
+	put(b, payload, len);
+}
+
+/* A whole exchange with one frame of every type. */
+static struct buf sample_stream(void)
+{
+	struct buf b = {0};
+	uint8_t pre[R2K_PREAMBLE_LEN], p[256];
+	r2k_encode_preamble(pre, R2K_PROTO_VERSION);
+	put(&b, pre, sizeof(pre));
+	const char *req = "{\"destinations\":[\"localhost:5000/x:1\"]}";
+	put_frame(&b, R2K_FRAME_REQUEST, req, (uint32_t)strlen(req));
+	uint8_t big[5000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	put_frame(&b, R2K_FRAME_CONTEXT, big, sizeof(big));
+	uint8_t sha[32];
+	memset(sha, 0xab, sizeof(sha));
+	r2k_context_end_encode(p, 5000, sha);
+	put_frame(&b, R2K_FRAME_CONTEXT_END, p, R2K_CONTEXT_END_LEN);
+	put_frame(&b, R2K_FRAME_KEEPALIVE, NULL, 0);
+	const char *chk = "{\"kind\":\"reachability\"}";
+	put_frame(&b, R2K_FRAME_CHECK, chk, (uint32_t)strlen(chk));
+	put_frame(&b, R2K_FRAME_STDOUT, "out\n", 4);
+	put_frame(&b, R2K_FRAME_STDERR, "err", 3);
+	size_t n = r2k_log_encode(p, sizeof(p), R2K_LOG_WARN, "a log line");
+	put_frame(&b, R2K_FRAME_LOG, p, (uint32_t)n);
+	n = r2k_error_encode(p, sizeof(p), R2K_ERR_CONTEXT, "bad entry ../x");
+	put_frame(&b, R2K_FRAME_ERROR, p, (uint32_t)n);
+	put_frame(&b, R2K_FRAME_CANCEL, NULL, 0);
+	struct r2k_exit e = {R2K_EXIT_CODE, 3, "sha256:0123"};
+	n = r2k_exit_encode(p, sizeof(p), &e);
+	put_frame(&b, R2K_FRAME_EXIT, p, (uint32_t)n);
+	return b;
+}
+
+static const uint16_t sample_types[] = {
+	R2K_FRAME_REQUEST, R2K_FRAME_CONTEXT, R2K_FRAME_CONTEXT_END, R2K_FRAME_KEEPALIVE,
+	R2K_FRAME_CHECK, R2K_FRAME_STDOUT, R2K_FRAME_STDERR, R2K_FRAME_LOG,
+	R2K_FRAME_ERROR, R2K_FRAME_CANCEL, R2K_FRAME_EXIT,
+};
+
+/* Decode b in chunks chosen by next_chunk; check every frame's content. */
+static void decode_all(const struct buf *b, size_t (*next_chunk)(size_t), int *nframes)
+{
+	struct r2k_decoder d;
+	r2k_decoder_init(&d, true, 0);
+	size_t off = 0;
+	*nframes = 0;
+	while (off < b->len) {
+		size_t n = next_chunk(b->len - off);
+		if (n > b->len - off)
+			n = b->len - off;
+		size_t pos = 0;
+		while (pos < n) {
+			size_t used;
+			struct r2k_frame f;
+			int rc = r2k_decoder_feed(&d, b->p + off + pos, n - pos, &used, &f);
+			CHECK(rc >= 0);
+			if (rc < 0)
+				goto out;
+			pos += used;
+			if (rc == 0)
+				break;
+			CHECK(*nframes < 11);
+			if (*nframes >= 11)
+				goto out;
+			CHECK_EQ(f.type, sample_types[*nframes]);
+			if (f.type == R2K_FRAME_CONTEXT) {
+				CHECK_EQ(f.len, 5000);
+				int ok = 1;
+				for (size_t i = 0; i < f.len; i++)
+					ok &= f.payload[i] == (uint8_t)(i * 7);
+				CHECK(ok);
+			} else if (f.type == R2K_FRAME_CONTEXT_END) {
+				uint64_t total;
+				uint8_t sha[32];
+				CHECK_EQ(r2k_context_end_decode(&f, &total, sha), 0);
+				CHECK_EQ(total, 5000);
+				CHECK_EQ(sha[31], 0xab);
+			} else if (f.type == R2K_FRAME_EXIT) {
+				struct r2k_exit e;
+				CHECK_EQ(r2k_exit_decode(&f, &e), 0);
+				CHECK_EQ(e.how, R2K_EXIT_CODE);
+				CHECK_EQ(e.value, 3);
+				CHECK_STR(e.digest, "sha256:0123");
+			} else if (f.type == R2K_FRAME_ERROR) {
+				uint16_t code;
+				const char *m;
+				size_t ml;
+				CHECK_EQ(r2k_error_decode(&f, &code, &m, &ml), 0);
+				CHECK_EQ(code, R2K_ERR_CONTEXT);
+				CHECK(ml == 14 && memcmp(m, "bad entry ../x", 14) == 0);
+			} else if (f.type == R2K_FRAME_LOG) {
+				uint8_t lvl;
+				const char *m;
+				size_t ml;
+				CHECK_EQ(r2k_log_decode(&f, &lvl, &m, &ml), 0);
+				CHECK_EQ(lvl, R2K_LOG_WARN);
+				CHECK(ml == 10 && memcmp(m, "a log line", 10) == 0);
+			} else if (f.type == R2K_FRAME_STDERR) {
+				CHECK(f.len == 3 && memcmp(f.payload, "err", 3) == 0);
+			}
+			(*nframes)++;
+		}
+		off += n;
+	}
+	CHECK_EQ(r2k_decoder_finish(&d), 0);
+out:
+	r2k_decoder_free(&d);
+}
+
+static size_t one(size_t left) { return 1; }
+static size_t whole(size_t left) { return left; }
+static size_t rnd(size_t left) { return (size_t)(rand() % 97) + 1; }
+
+static void test_byte_by_byte(void)
+{
+	struct buf b = sample_stream();
+	int n;
+	decode_all(&b, one, &n);
+	CHECK_EQ(n, 11);
+	free(b.p);
+}
+
+static void test_whole_buffer(void)
+{
+	struct buf b = sample_stream();
+	int n;
+	decode_all(&b, whole, &n);
+	CHECK_EQ(n, 11);
+	free(b.p);
+}
+
+static void test_random_splits(void)
+{
+	struct buf b = sample_stream();
+	srand(12345);
+	for (int i = 0; i < 200; i++) {
+		int n;
+		decode_all(&b, rnd, &n);
+		CHECK_EQ(n, 11);
+	}
+	free(b.p);
+}
+
+/* Feed raw bytes to a fresh decoder; return the first error or the finish result. */
+static int decode_raw(const uint8_t *p, size_t len, bool preamble, uint32_t max, bool *allocated)
+{
+	struct r2k_decoder d;
+	r2k_decoder_init(&d, preamble, max);
+	size_t off = 0;
+	int rc = 0;
+	while (off < len) {
+		size_t used;
+		struct r2k_frame f;
+		rc = r2k_decoder_feed(&d, p + off, len - off, &used, &f);
+		off += used;
+		if (rc <= 0)
+			break;
+	}
+	if (rc >= 0)
+		rc = r2k_decoder_finish(&d);
+	if (allocated)
+		*allocated = d.buf != NULL;
+	r2k_decoder_free(&d);
+	return rc;
+}
+
+static void test_errors(void)
+{
+	uint8_t b[64];
+	bool alloc;
+
+	/* Bad magic: detected on the first differing byte. */
+	CHECK_EQ(decode_raw((const uint8_t *)"{\"command\"", 10, true, 0, NULL), R2K_FRAME_EMAGIC);
+	CHECK_EQ(decode_raw((const uint8_t *)"G", 1, true, 0, NULL), R2K_FRAME_EMAGIC);
+
+	/* Wrong version. */
+	r2k_encode_preamble(b, 2);
+	CHECK_EQ(decode_raw(b, R2K_PREAMBLE_LEN, true, 0, NULL), R2K_FRAME_EVERSION);
+
+	/* Payload over the maximum: refused before any allocation. */
+	r2k_encode_header(b, R2K_FRAME_CONTEXT, R2K_MAX_PAYLOAD + 1);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN, false, 0, &alloc), R2K_FRAME_ETOOBIG);
+	CHECK(!alloc);
+	r2k_encode_header(b, R2K_FRAME_CONTEXT, 0xffffffffu);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN, false, 0, &alloc), R2K_FRAME_ETOOBIG);
+	CHECK(!alloc);
+	r2k_encode_header(b, R2K_FRAME_STDOUT, 101);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN, false, 100, &alloc), R2K_FRAME_ETOOBIG);
+
+	/* Unknown type. */
+	r2k_encode_header(b, 0x0999, 0);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN, false, 0, NULL), R2K_FRAME_ETYPE);
+
+	/* Wrong length for fixed layouts. */
+	r2k_encode_header(b, R2K_FRAME_CONTEXT_END, 39);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN, false, 0, NULL), R2K_FRAME_ELENGTH);
+	r2k_encode_header(b, R2K_FRAME_CANCEL, 1);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN, false, 0, NULL), R2K_FRAME_ELENGTH);
+	r2k_encode_header(b, R2K_FRAME_EXIT, 4);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN, false, 0, NULL), R2K_FRAME_ELENGTH);
+
+	/* Truncated: inside the preamble, a header, a payload. */
+	r2k_encode_preamble(b, R2K_PROTO_VERSION);
+	CHECK_EQ(decode_raw(b, 5, true, 0, NULL), R2K_FRAME_ETRUNCATED);
+	CHECK_EQ(decode_raw(b, R2K_PREAMBLE_LEN, true, 0, NULL), 0);
+	r2k_encode_header(b, R2K_FRAME_STDOUT, 10);
+	CHECK_EQ(decode_raw(b, 3, false, 0, NULL), R2K_FRAME_ETRUNCATED);
+	memcpy(b + R2K_HEADER_LEN, "hello", 5);
+	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN + 5, false, 0, NULL), R2K_FRAME_ETRUNCATED);
+
+	/* Errors are sticky and distinct. */
+	CHECK(strcmp(r2k_frame_strerror(R2K_FRAME_EMAGIC), r2k_frame_strerror(R2K_FRAME_ETYPE)) != 0);
+	struct r2k_decoder d;
+	r2k_decoder_init(&d, true, 0);
+	size_t used;
+	struct r2k_frame f;
+	CHECK_EQ(r2k_decoder_feed(&d, (const uint8_t *)"x", 1, &used, &f), R2K_FRAME_EMAGIC);
+	CHECK_EQ(r2k_decoder_feed(&d, b, 4, &used, &f), R2K_FRAME_EMAGIC);
+	CHECK_EQ(used, 0);
+	r2k_decoder_free(&d);
+}
+
+static void test_zero_copy(void)
+{
+	/* A payload wholly inside the input is handed out without copying. */
+	uint8_t b[R2K_HEADER_LEN + 4];
+	r2k_encode_header(b, R2K_FRAME_STDOUT, 4);
+	memcpy(b + R2K_HEADER_LEN, "abcd", 4);
+	struct r2k_decoder d;
+	r2k_decoder_init(&d, false, 0);
+	size_t used;
+	struct r2k_frame f;
+	CHECK_EQ(r2k_decoder_feed(&d, b, sizeof(b), &used, &f), 1);
+	CHECK(f.payload == b + R2K_HEADER_LEN);
+	CHECK_EQ(used, sizeof(b));
+	CHECK(d.buf == NULL);
+	r2k_decoder_free(&d);
+}
+
+static void test_encoders_truncate(void)
+{
+	uint8_t p[16];
+	CHECK_EQ(r2k_error_encode(p, sizeof(p), 1, "a message longer than sixteen bytes"), 16);
+	CHECK_EQ(r2k_log_encode(p, 4, 2, "long"), 4);
+	struct r2k_exit e = {R2K_EXIT_SIGNAL, 9, ""};
+	CHECK_EQ(r2k_exit_encode(p, sizeof(p), &e), R2K_EXIT_MIN_LEN);
+	struct r2k_frame f = {R2K_FRAME_EXIT, 0, R2K_EXIT_MIN_LEN, p};
+	struct r2k_exit back;
+	CHECK_EQ(r2k_exit_decode(&f, &back), 0);
+	CHECK_EQ(back.how, R2K_EXIT_SIGNAL);
+	CHECK_EQ(back.value, 9);
+	CHECK_STR(back.digest, "");
+	uint8_t ce[R2K_CONTEXT_END_LEN], sha[32] = {1};
+	r2k_context_end_encode(ce, 0x123456789abull, sha);
+	struct r2k_frame g = {R2K_FRAME_CONTEXT_END, 0, R2K_CONTEXT_END_LEN, ce};
+	uint64_t total;
+	uint8_t sha2[32];
+	CHECK_EQ(r2k_context_end_decode(&g, &total, sha2), 0);
+	CHECK_EQ(total, 0x123456789abull);
+	CHECK_EQ(sha2[0], 1);
+	CHECK(ce[0] == 0 && ce[2] == 0x01 && ce[3] == 0x23);
+}
+
+int main(void)
+{
+	RUN(test_byte_by_byte);
+	RUN(test_whole_buffer);
+	RUN(test_random_splits);
+	RUN(test_errors);
+	RUN(test_zero_copy);
+	RUN(test_encoders_truncate);
+	return T_DONE();
+}
