@@ -1,0 +1,678 @@
+/* runner.c: the runner role: listeners, protocol sniffing, build slots, signals, shutdown. */
+#include "runner.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+#include "proto.h"
+#include "roles.h"
+#include "sdact.h"
+
+#define SNIFF_BUF 65536
+
+/* A listening socket: from --listen, or handed over by systemd. */
+struct runner_listener {
+	union {
+		uv_handle_t h;
+		uv_stream_t s;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} u;
+	struct runner *r;
+	bool is_pipe;
+	bool from_systemd; /* never unlinked or shut down by us */
+	bool open;
+	char path[108];    /* unix socket path we created, to unlink on exit */
+	char name[160];    /* for logs */
+};
+
+/* A connection whose protocol is not known yet. */
+struct sniff {
+	struct runner_conn conn;
+	struct runner *r;
+	uv_stream_t *stream; /* malloc'd; handed to the protocol handler */
+	uv_timer_t idle;
+	uint8_t *buf;
+	bool handed_over;
+};
+
+static int validate_config(struct runner_config *cfg);
+static int open_listeners(struct runner *r);
+static int listen_addr(struct runner *r, struct runner_listener *l, const char *spec);
+static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sdact_fd *fd,
+		    bool *is_connection);
+static uv_stream_t *new_stream(struct runner *r, bool is_pipe);
+static void on_connection(uv_stream_t *server, int status);
+static void sniff_begin(struct runner *r, uv_stream_t *s);
+static void sniff_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void sniff_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void sniff_idle(uv_timer_t *t);
+static void sniff_close_now(struct runner_conn *c);
+static void sniff_drop(struct sniff *sn);
+static void sniff_timer_closed(uv_handle_t *h);
+static void stream_closed(uv_handle_t *h);
+static void refuse_write_cb(uv_write_t *w, int status);
+static void close_listeners(struct runner *r);
+static void on_signal(uv_signal_t *s, int signum);
+static void on_grace(uv_timer_t *t);
+static void cancel_builds(struct runner *r, const char *why);
+static void conn_unlink(struct runner *r, struct runner_conn *c);
+static void maybe_finish(struct runner *r);
+
+void runner_conn_add(struct runner *r, struct runner_conn *c,
+		     void (*close_now)(struct runner_conn *))
+{
+	c->id = ++r->next_id;
+	c->close_now = close_now;
+	c->prev = NULL;
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+}
+
+/* Unlink c from the connection list; safe to call twice. */
+static void conn_unlink(struct runner *r, struct runner_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (r->conns == c)
+		r->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+void runner_conn_remove(struct runner *r, struct runner_conn *c)
+{
+	conn_unlink(r, c);
+	maybe_finish(r);
+}
+
+bool runner_ready(const struct runner *r)
+{
+	if (r->shutting_down)
+		return false;
+	if (!r->cfg->multiple)
+		return !r->single_shot_taken;
+	return r->active_builds < r->cfg->max_builds;
+}
+
+int runner_build_acquire(struct runner *r, struct runner_build *b, unsigned long conn_id,
+			 void (*cancel)(struct runner_build *, const char *), char *why, size_t whylen)
+{
+	if (r->shutting_down) {
+		snprintf(why, whylen, "runner is shutting down");
+		return R2K_ERR_SHUTDOWN;
+	}
+	if (!r->cfg->multiple && r->single_shot_taken) {
+		snprintf(why, whylen,
+			 "runner is busy: it serves one build (start it with --multiple for more)");
+		return R2K_ERR_BUSY;
+	}
+	if (r->cfg->multiple && r->active_builds >= r->cfg->max_builds) {
+		snprintf(why, whylen, "runner is busy: %u of %llu builds running (--max-builds)",
+			 r->active_builds, (unsigned long long)r->cfg->max_builds);
+		return R2K_ERR_BUSY;
+	}
+	r->single_shot_taken = true;
+	r->active_builds++;
+	r->stats.builds_started++;
+	b->conn_id = conn_id;
+	b->cancel = cancel;
+	b->prev = NULL;
+	b->next = r->builds;
+	if (r->builds)
+		r->builds->prev = b;
+	r->builds = b;
+	return 0;
+}
+
+void runner_build_release(struct runner *r, struct runner_build *b, int status, double seconds)
+{
+	static const double bounds[] = {1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600};
+	if (b->prev)
+		b->prev->next = b->next;
+	else if (r->builds == b)
+		r->builds = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	b->prev = b->next = NULL;
+	r->active_builds--;
+	if (status == 0)
+		r->stats.builds_succeeded++;
+	else
+		r->stats.builds_failed++;
+	size_t i = 0;
+	while (i < sizeof(bounds) / sizeof(bounds[0]) && seconds > bounds[i])
+		i++;
+	r->stats.duration_buckets[i]++;
+	r->stats.duration_sum += seconds;
+	r->stats.duration_count++;
+	if (!r->cfg->multiple) {
+		r->exit_status = status;
+		runner_shutdown(r);
+	}
+	maybe_finish(r);
+}
+
+/* Create the stream handle for an accepted connection; freed by whoever closes it. */
+static uv_stream_t *new_stream(struct runner *r, bool is_pipe)
+{
+	uv_stream_t *s;
+	if (is_pipe) {
+		uv_pipe_t *p = malloc(sizeof(*p));
+		if (!p || uv_pipe_init(r->loop, p, 0) != 0) {
+			free(p);
+			return NULL;
+		}
+		s = (uv_stream_t *)p;
+	} else {
+		uv_tcp_t *t = malloc(sizeof(*t));
+		if (!t || uv_tcp_init(r->loop, t) != 0) {
+			free(t);
+			return NULL;
+		}
+		uv_tcp_nodelay(t, 1);
+		s = (uv_stream_t *)t;
+	}
+	return s;
+}
+
+static void stream_closed(uv_handle_t *h) { free(h); }
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct runner_listener *l = server->data;
+	struct runner *r = l->r;
+	if (status < 0) {
+		log_warn(0, "accept on %s: %s", l->name, uv_strerror(status));
+		return;
+	}
+	uv_stream_t *s = new_stream(r, l->is_pipe);
+	if (!s) {
+		log_error(0, "accept on %s: out of memory", l->name);
+		return;
+	}
+	if (uv_accept(server, s) != 0) {
+		uv_close((uv_handle_t *)s, stream_closed);
+		return;
+	}
+	sniff_begin(r, s);
+}
+
+/* Read the first bytes of a connection to tell r2k, legacy JSON and HTTP apart. */
+static void sniff_begin(struct runner *r, uv_stream_t *s)
+{
+	struct sniff *sn = calloc(1, sizeof(*sn));
+	if (!sn) {
+		uv_close((uv_handle_t *)s, stream_closed);
+		return;
+	}
+	sn->r = r;
+	sn->stream = s;
+	s->data = sn;
+	runner_conn_add(r, &sn->conn, sniff_close_now);
+	uv_timer_init(r->loop, &sn->idle);
+	sn->idle.data = sn;
+	uv_timer_start(&sn->idle, sniff_idle, (uint64_t)(r->cfg->idle_timeout * 1000), 0);
+	if (uv_read_start(s, sniff_alloc, sniff_read) != 0)
+		sniff_drop(sn);
+}
+
+static void sniff_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct sniff *sn = h->data;
+	if (!sn->buf)
+		sn->buf = malloc(SNIFF_BUF);
+	buf->base = (char *)sn->buf;
+	buf->len = sn->buf ? SNIFF_BUF : 0;
+}
+
+static void sniff_timer_closed(uv_handle_t *h)
+{
+	struct sniff *sn = h->data;
+	free(sn->buf);
+	free(sn);
+}
+
+/* Close a connection that never became a protocol session. */
+static void sniff_drop(struct sniff *sn)
+{
+	runner_conn_remove(sn->r, &sn->conn);
+	if (!uv_is_closing((uv_handle_t *)sn->stream))
+		uv_close((uv_handle_t *)sn->stream, stream_closed);
+	uv_close((uv_handle_t *)&sn->idle, sniff_timer_closed);
+}
+
+static void sniff_close_now(struct runner_conn *c)
+{
+	sniff_drop((struct sniff *)c);
+}
+
+static void sniff_idle(uv_timer_t *t)
+{
+	struct sniff *sn = t->data;
+	log_debug(sn->conn.id, "closing connection: nothing received in %.0f s",
+		  sn->r->cfg->idle_timeout);
+	sn->r->stats.conns_unknown++;
+	uv_read_stop(sn->stream);
+	sniff_drop(sn);
+}
+
+static void refuse_write_cb(uv_write_t *w, int status)
+{
+	uv_close((uv_handle_t *)w->handle, stream_closed);
+	free(w);
+}
+
+static void sniff_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct sniff *sn = s->data;
+	struct runner *r = sn->r;
+	if (nread == 0)
+		return;
+	uv_read_stop(s);
+	if (nread < 0) {
+		sniff_drop(sn);
+		return;
+	}
+	uint8_t first = sn->buf[0];
+	/* The handler takes the stream; this struct only closes its timer. */
+	runner_conn_remove(r, &sn->conn);
+	uv_close((uv_handle_t *)&sn->idle, sniff_timer_closed);
+	s->data = NULL;
+	if (first == (uint8_t)R2K_MAGIC[0]) {
+		r->stats.conns_r2k++;
+		session_start(r, s, sn->buf, (size_t)nread);
+	} else if (first == '{') {
+		r->stats.conns_legacy++;
+		legacy_start(r, s, sn->buf, (size_t)nread);
+	} else if (first >= 'A' && first <= 'Z') {
+		r->stats.conns_http++;
+		http_start(r, s, sn->buf, (size_t)nread);
+	} else {
+		static char msg[] = "r2k: unrecognised protocol\n";
+		r->stats.conns_unknown++;
+		log_info(sn->conn.id, "closing connection: unrecognised protocol (first byte 0x%02x)",
+			 first);
+		uv_write_t *w = malloc(sizeof(*w));
+		uv_buf_t b = uv_buf_init(msg, sizeof(msg) - 1);
+		if (!w || uv_write(w, s, &b, 1, refuse_write_cb) != 0) {
+			free(w);
+			uv_close((uv_handle_t *)s, stream_closed);
+		}
+	}
+}
+
+/* Bind one --listen address. */
+static int listen_addr(struct runner *r, struct runner_listener *l, const char *spec)
+{
+	struct r2k_addr a;
+	char err[256];
+	int rc;
+	if (addr_parse(spec, &a, err, sizeof(err)) != 0) {
+		fprintf(stderr, "r2k runner: --listen: %s\n", err);
+		return -1;
+	}
+	addr_format(&a, l->name, sizeof(l->name));
+	l->r = r;
+	if (a.kind == ADDR_UNIX) {
+		l->is_pipe = true;
+		uv_pipe_init(r->loop, &l->u.pipe, 0);
+		l->open = true;
+		/* A stale socket file from an earlier run is replaced; anything else is not. */
+		struct stat st;
+		if (lstat(a.path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				fprintf(stderr, "r2k runner: --listen %s: exists and is not a socket\n",
+					spec);
+				return -1;
+			}
+			unlink(a.path);
+		}
+		if ((rc = uv_pipe_bind(&l->u.pipe, a.path)) != 0) {
+			fprintf(stderr, "r2k runner: --listen %s: %s\n", spec, uv_strerror(rc));
+			return -1;
+		}
+		snprintf(l->path, sizeof(l->path), "%s", a.path);
+		unsigned long mode = strtoul(r->cfg->unix_mode ? r->cfg->unix_mode : "0660", NULL, 8);
+		if (chmod(a.path, (mode_t)mode) != 0) {
+			fprintf(stderr, "r2k runner: chmod %s: %s\n", a.path, strerror(errno));
+			return -1;
+		}
+	} else {
+		struct addrinfo hints = {0}, *res = NULL;
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+		if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0) {
+			fprintf(stderr, "r2k runner: --listen %s: %s\n", spec, gai_strerror(rc));
+			return -1;
+		}
+		uv_tcp_init(r->loop, &l->u.tcp);
+		l->open = true;
+		rc = uv_tcp_bind(&l->u.tcp, res->ai_addr, 0);
+		freeaddrinfo(res);
+		if (rc != 0) {
+			fprintf(stderr, "r2k runner: --listen %s: %s\n", spec, uv_strerror(rc));
+			return -1;
+		}
+	}
+	l->u.h.data = l;
+	if ((rc = uv_listen(&l->u.s, 128, on_connection)) != 0) {
+		fprintf(stderr, "r2k runner: --listen %s: %s\n", spec, uv_strerror(rc));
+		return -1;
+	}
+	if (a.kind == ADDR_TCP) {
+		/* Report the real port, which matters with port 0. */
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+		char host[64];
+		if (uv_tcp_getsockname(&l->u.tcp, (struct sockaddr *)&ss, &len) == 0) {
+			int port;
+			if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+				uv_ip6_name(s6, host, sizeof(host));
+				port = ntohs(s6->sin6_port);
+				snprintf(l->name, sizeof(l->name), "tcp://[%s]:%d", host, port);
+			} else {
+				struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+				uv_ip4_name(s4, host, sizeof(host));
+				port = ntohs(s4->sin_port);
+				snprintf(l->name, sizeof(l->name), "tcp://%s:%d", host, port);
+			}
+		}
+	}
+	log_info(0, "listening on %s", l->name);
+	return 0;
+}
+
+/* Wrap a socket systemd gave us; a connected one (Accept=yes) is served as a connection. */
+static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sdact_fd *fd,
+		    bool *is_connection)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int accepting = 0;
+	socklen_t alen = sizeof(accepting);
+	int rc;
+
+	*is_connection = false;
+	if (getsockname(fd->fd, (struct sockaddr *)&ss, &len) != 0) {
+		fprintf(stderr, "r2k runner: descriptor %d from systemd is not a socket: %s\n",
+			fd->fd, strerror(errno));
+		return -1;
+	}
+	if (getsockopt(fd->fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0)
+		accepting = 1;
+	bool is_pipe = ss.ss_family == AF_UNIX;
+	if (!accepting) {
+		/* Accept=yes: one connected socket, one build. */
+		uv_stream_t *s = new_stream(r, is_pipe);
+		if (!s)
+			return -1;
+		rc = is_pipe ? uv_pipe_open((uv_pipe_t *)s, fd->fd)
+			     : uv_tcp_open((uv_tcp_t *)s, fd->fd);
+		if (rc != 0) {
+			fprintf(stderr, "r2k runner: descriptor %d: %s\n", fd->fd, uv_strerror(rc));
+			uv_close((uv_handle_t *)s, stream_closed);
+			return -1;
+		}
+		*is_connection = true;
+		log_info(0, "serving connection %d passed by systemd", fd->fd);
+		sniff_begin(r, s);
+		return 0;
+	}
+	l->r = r;
+	l->is_pipe = is_pipe;
+	l->from_systemd = true;
+	snprintf(l->name, sizeof(l->name), "systemd socket %d%s%s", fd->fd, fd->name[0] ? " " : "",
+		 fd->name);
+	if (is_pipe) {
+		uv_pipe_init(r->loop, &l->u.pipe, 0);
+		rc = uv_pipe_open(&l->u.pipe, fd->fd);
+	} else {
+		uv_tcp_init(r->loop, &l->u.tcp);
+		rc = uv_tcp_open(&l->u.tcp, fd->fd);
+	}
+	l->open = true;
+	l->u.h.data = l;
+	if (rc == 0)
+		rc = uv_listen(&l->u.s, 128, on_connection);
+	if (rc != 0) {
+		fprintf(stderr, "r2k runner: %s: %s\n", l->name, uv_strerror(rc));
+		return -1;
+	}
+	log_info(0, "listening on %s", l->name);
+	return 0;
+}
+
+static int open_listeners(struct runner *r)
+{
+	const struct runner_config *cfg = r->cfg;
+	struct sdact_fd *fds = NULL;
+	char err[256];
+	int nfds = sdact_listen_fds(&fds, err, sizeof(err));
+	if (nfds < 0) {
+		fprintf(stderr, "r2k runner: %s\n", err);
+		return -1;
+	}
+	size_t want = nfds > 0 ? (size_t)nfds : (cfg->listen.n ? cfg->listen.n : 1);
+	r->listeners = calloc(want, sizeof(*r->listeners));
+	if (!r->listeners)
+		return -1;
+	int rc = 0;
+	if (nfds > 0) {
+		if (cfg->listen.n)
+			log_warn(0, "socket-activated: ignoring --listen");
+		for (int i = 0; i < nfds && rc == 0; i++) {
+			bool conn;
+			rc = adopt_fd(r, &r->listeners[r->nlisteners], &fds[i], &conn);
+			if (rc == 0 && !conn)
+				r->nlisteners++;
+		}
+		free(fds);
+		return rc;
+	}
+	for (size_t i = 0; i < want && rc == 0; i++) {
+		const char *spec = cfg->listen.n ? cfg->listen.v[i] : "tcp://127.0.0.1:9000";
+		rc = listen_addr(r, &r->listeners[i], spec);
+		r->nlisteners++;
+	}
+	return rc;
+}
+
+static void close_listeners(struct runner *r)
+{
+	for (size_t i = 0; i < r->nlisteners; i++) {
+		struct runner_listener *l = &r->listeners[i];
+		if (!l->open)
+			continue;
+		l->open = false;
+		uv_close(&l->u.h, NULL);
+		if (l->path[0] && !l->from_systemd)
+			unlink(l->path);
+	}
+}
+
+static void cancel_builds(struct runner *r, const char *why)
+{
+	r->cancelling = true;
+	for (struct runner_build *b = r->builds, *next; b; b = next) {
+		next = b->next;
+		b->cancel(b, why);
+	}
+}
+
+/* Once shutting down and idle, close everything so the loop ends. */
+static void maybe_finish(struct runner *r)
+{
+	if (!r->shutting_down || r->active_builds > 0)
+		return;
+	/* Idle connections (HTTP keep-alive, sniffing) are closed now; a
+	 * connection still flushing its last frames finishes on its own. */
+	while (r->conns) {
+		struct runner_conn *c = r->conns;
+		conn_unlink(r, c);
+		c->close_now(c);
+	}
+	if (!uv_is_closing((uv_handle_t *)&r->sig_term)) {
+		sdact_notify("STOPPING=1");
+		uv_close((uv_handle_t *)&r->sig_term, NULL);
+		uv_close((uv_handle_t *)&r->sig_int, NULL);
+		uv_close((uv_handle_t *)&r->grace_timer, NULL);
+	}
+}
+
+void runner_shutdown(struct runner *r)
+{
+	if (r->shutting_down)
+		return;
+	r->shutting_down = true;
+	close_listeners(r);
+	if (r->active_builds > 0 && r->cfg->multiple) {
+		log_info(0, "shutting down: %u build(s) running, waiting up to %.0f s",
+			 r->active_builds, r->cfg->shutdown_grace);
+		uv_timer_start(&r->grace_timer, on_grace, (uint64_t)(r->cfg->shutdown_grace * 1000),
+			       0);
+	}
+	maybe_finish(r);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+	struct runner *r = t->data;
+	log_warn(0, "shutdown grace period over: cancelling %u build(s)", r->active_builds);
+	cancel_builds(r, "runner is shutting down");
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct runner *r = s->data;
+	if (!r->shutting_down && signum == SIGTERM && r->cfg->multiple) {
+		log_info(0, "SIGTERM: no new builds; a second SIGTERM cancels running builds");
+		runner_shutdown(r);
+		return;
+	}
+	log_info(0, "%s: cancelling %u build(s) and exiting", signum == SIGINT ? "SIGINT" : "SIGTERM",
+		 r->active_builds);
+	if (!r->cfg->multiple && r->active_builds > 0 && !r->exit_status)
+		r->exit_status = 128 + signum;
+	runner_shutdown(r);
+	cancel_builds(r, signum == SIGINT ? "runner interrupted" : "runner terminated");
+}
+
+static int validate_config(struct runner_config *cfg)
+{
+	if (!cfg->backend)
+		cfg->backend = strdup("kaniko");
+	if (strcmp(cfg->backend, "kaniko") != 0 && strcmp(cfg->backend, "buildah") != 0) {
+		fprintf(stderr, "r2k runner: --backend '%s': must be kaniko or buildah\n",
+			cfg->backend);
+		return -1;
+	}
+	if (!cfg->preflight)
+		cfg->preflight = strdup("enforce");
+	if (strcmp(cfg->preflight, "enforce") != 0 && strcmp(cfg->preflight, "warn") != 0 &&
+	    strcmp(cfg->preflight, "off") != 0) {
+		fprintf(stderr, "r2k runner: --preflight '%s': must be enforce, warn or off\n",
+			cfg->preflight);
+		return -1;
+	}
+	if (cfg->unix_mode) {
+		char *end;
+		unsigned long m = strtoul(cfg->unix_mode, &end, 8);
+		if (*end || !*cfg->unix_mode || m > 07777) {
+			fprintf(stderr, "r2k runner: --unix-mode '%s': must be an octal mode\n",
+				cfg->unix_mode);
+			return -1;
+		}
+	}
+	if (cfg->max_builds == 0) {
+		fprintf(stderr, "r2k runner: --max-builds must be at least 1\n");
+		return -1;
+	}
+	if (!cfg->executor)
+		cfg->executor = strdup("/kaniko/executor");
+	if (!cfg->warmer)
+		cfg->warmer = strdup("/kaniko/warmer");
+	if (!cfg->buildah)
+		cfg->buildah = strdup("buildah");
+	if (!cfg->isolation)
+		cfg->isolation = strdup("chroot");
+	if (!cfg->storage_driver)
+		cfg->storage_driver = strdup("vfs");
+	if (!cfg->shared_workspace)
+		cfg->shared_workspace = strdup("/workspace");
+	if (!cfg->workspace) {
+		/* Kaniko wipes everything outside /kaniko and mount points between stages. */
+		const char *tmp = getenv("TMPDIR");
+		cfg->workspace = strdup(strcmp(cfg->backend, "kaniko") == 0 ? "/kaniko/r2k"
+									  : (tmp && *tmp ? tmp : "/tmp"));
+	}
+	return 0;
+}
+
+int runner_main(int argc, char **argv)
+{
+	struct runner_config cfg;
+	struct runner r;
+	int rc;
+
+	cli_runner_defaults(&cfg);
+	rc = opts_parse(&cli_runner_cmd, argc, argv, &cfg);
+	if (rc) {
+		cli_runner_free(&cfg);
+		return rc == 1 ? 0 : R2K_EXIT_USAGE;
+	}
+	if (validate_config(&cfg) != 0) {
+		cli_runner_free(&cfg);
+		return R2K_EXIT_USAGE;
+	}
+	log_init("r2k runner", cfg.verbose ? LOG_DEBUG : LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	/* Orphans of the builder (Kaniko runs steps in their own process groups) become
+	 * our children, so a cancelled build can find and kill all of them. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+		log_warn(0, "cannot become a child subreaper: %s", strerror(errno));
+
+	memset(&r, 0, sizeof(r));
+	r.loop = uv_default_loop();
+	r.cfg = &cfg;
+	r.start_ms = uv_now(r.loop);
+	uv_signal_init(r.loop, &r.sig_term);
+	uv_signal_init(r.loop, &r.sig_int);
+	uv_timer_init(r.loop, &r.grace_timer);
+	r.sig_term.data = r.sig_int.data = r.grace_timer.data = &r;
+	uv_signal_start(&r.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&r.sig_int, on_signal, SIGINT);
+
+	int status = 0;
+	if (open_listeners(&r) != 0) {
+		status = R2K_EXIT_USAGE;
+		r.shutting_down = true;
+		close_listeners(&r);
+		maybe_finish(&r);
+	} else {
+		sdact_notify("READY=1");
+	}
+	uv_run(r.loop, UV_RUN_DEFAULT);
+	if (!status)
+		status = r.exit_status;
+	free(r.listeners);
+	rc = uv_loop_close(r.loop);
+	if (rc != 0)
+		log_debug(0, "loop closed with open handles: %s", uv_strerror(rc));
+	cli_runner_free(&cfg);
+	return status;
+}
