@@ -56,6 +56,10 @@ struct session {
 	bool job_is_cleanup;
 	struct backend_plan plan;
 	size_t step;
+	/* The last frame (ERROR or EXIT), sent once the workspace is gone. */
+	uint16_t final_type;
+	size_t final_len;
+	uint8_t final[R2K_ERROR_MIN_LEN + 1024];
 };
 
 static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *arg);
@@ -165,11 +169,11 @@ static void fail(struct session *s, int code, const char *fmt, ...)
 	va_end(ap);
 	s->st = ST_DONE;
 	s->status = session_error_status(code);
-	log_info(s->conn.id, "build refused (error %d): %s", code, msg);
-	if (s->p && !s->client_gone && !s->closing) {
-		preamble(s);
-		peer_send_error(s->p, (uint16_t)code, "%s", msg);
-	}
+	log_info(s->conn.id, "build ended with error %d: %s", code, msg);
+	s->final_type = R2K_FRAME_ERROR;
+	s->final_len = r2k_error_encode(s->final, sizeof(s->final), (uint16_t)code, msg);
+	if (s->p && !s->closing)
+		peer_pause(s->p);
 	finish(s);
 }
 
@@ -209,11 +213,13 @@ static void close_peer(struct session *s)
 	peer_close(s->p, on_peer_closed);
 }
 
-/* The outcome is decided: wind down, then release the slot and remove the workspace. */
+/*
+ * The outcome is decided: stop extraction and the builder; once they are
+ * gone remove the workspace, send the last frame, close, release the slot.
+ */
 static void finish(struct session *s)
 {
 	stop_work(s);
-	close_peer(s);
 	if (s->ex || s->job || s->released)
 		return;
 	/* buildah: remove the local image once the build step ran, whatever happened. */
@@ -239,6 +245,11 @@ static void finish(struct session *s)
 		else
 			log_debug(s->conn.id, "workspace %s removed", s->ws);
 	}
+	if (s->final_type && s->p && !s->client_gone && !s->closing) {
+		preamble(s);
+		peer_send(s->p, s->final_type, s->final, s->final_len);
+	}
+	close_peer(s);
 	if (s->have_slot) {
 		s->have_slot = false;
 		double secs = (double)(uv_now(s->r->loop) - s->start_ms) / 1000.0;
@@ -652,7 +663,6 @@ static void on_job_exit(struct job *j, int how, int value, void *arg)
 static void send_exit(struct session *s, int how, int value)
 {
 	struct r2k_exit e = {.how = (uint8_t)how, .value = value};
-	uint8_t buf[R2K_EXIT_MIN_LEN + sizeof(e.digest)];
 	if (how == R2K_EXIT_CODE && value == 0)
 		read_digest(s, e.digest, sizeof(e.digest));
 	s->st = ST_DONE;
@@ -660,11 +670,8 @@ static void send_exit(struct session *s, int how, int value)
 	log_info(s->conn.id, "builder %s %d%s%s",
 	         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited", value,
 	         e.digest[0] ? ", image " : "", e.digest);
-	if (s->p && !s->client_gone && !s->closing) {
-		size_t n = r2k_exit_encode(buf, sizeof(buf), &e);
-		preamble(s);
-		peer_send(s->p, R2K_FRAME_EXIT, buf, n);
-	}
+	s->final_type = R2K_FRAME_EXIT;
+	s->final_len = r2k_exit_encode(s->final, sizeof(s->final), &e);
 	finish(s);
 }
 
