@@ -39,10 +39,14 @@ static int subst(struct parser *ps, const char **pp, bool nested, struct sbuf *o
 static char *next_word(struct parser *ps, const char **pp);
 static int do_arg(struct parser *ps, const char *args);
 static int do_from(struct parser *ps, const char *args, struct strlist *images);
-static int instruction(struct parser *ps, const char *line, bool *seen_from, struct strlist *images);
+static int instruction(struct parser *ps, const char *line, bool *seen_from,
+                       struct strlist *images);
 
 /* Append one character. */
-static void sb_putc(struct sbuf *b, char c) { sb_puts(b, &c, 1); }
+static void sb_putc(struct sbuf *b, char c)
+{
+	sb_puts(b, &c, 1);
+}
 
 /* Append n bytes and keep the buffer NUL-terminated. */
 static void sb_puts(struct sbuf *b, const char *s, size_t n)
@@ -117,7 +121,8 @@ static int subst(struct parser *ps, const char **pp, bool nested, struct sbuf *o
 		size_t nl = (size_t)(p - name);
 		if (nl == 0) {
 			if (braced) {
-				snprintf(ps->err, ps->errlen, "line %d: bad substitution", ps->line);
+				snprintf(ps->err, ps->errlen, "line %d: bad substitution",
+				         ps->line);
 				return -1;
 			}
 			sb_putc(out, '$');
@@ -136,8 +141,9 @@ static int subst(struct parser *ps, const char **pp, bool nested, struct sbuf *o
 			p++;
 		char op = *p;
 		if (op != '-' && op != '+') {
-			snprintf(ps->err, ps->errlen, "line %d: unsupported substitution '${%.*s%s%c'",
-				 ps->line, (int)nl, name, colon ? ":" : "", op ? op : ' ');
+			snprintf(ps->err, ps->errlen,
+			         "line %d: unsupported substitution '${%.*s%s%c'", ps->line,
+			         (int)nl, name, colon ? ":" : "", op ? op : ' ');
 			return -1;
 		}
 		p++;
@@ -251,7 +257,7 @@ static int do_from(struct parser *ps, const char *args, struct strlist *images)
 		char *extra = name ? next_word(ps, &args) : NULL;
 		if (strcasecmp(as, "as") || !name || extra) {
 			snprintf(ps->err, ps->errlen, "line %d: expected FROM IMAGE [AS NAME]",
-				 ps->line);
+			         ps->line);
 			free(as);
 			free(name);
 			free(extra);
@@ -260,8 +266,8 @@ static int do_from(struct parser *ps, const char *args, struct strlist *images)
 		free(as);
 	}
 	if (!*image) {
-		snprintf(ps->err, ps->errlen, "line %d: FROM image '%s' is empty after substitution",
-			 ps->line, w);
+		snprintf(ps->err, ps->errlen,
+		         "line %d: FROM image '%s' is empty after substitution", ps->line, w);
 		free(name);
 		goto out;
 	}
@@ -305,10 +311,13 @@ static int instruction(struct parser *ps, const char *line, bool *seen_from, str
 }
 
 int dockerfile_base_images(const char *text, const struct strlist *build_args,
-			   struct strlist *images, char *err, size_t errlen)
+                           struct strlist *images, char *err, size_t errlen)
 {
-	struct parser ps = {.text = text, .escape = '\\', .build_args = build_args, .err = err,
-			    .errlen = errlen};
+	struct parser ps = {.text = text,
+	                    .escape = '\\',
+	                    .build_args = build_args,
+	                    .err = err,
+	                    .errlen = errlen};
 	struct sbuf logical = {0};
 	bool directives = true, seen_from = false, cont = false;
 	int lineno = 0, rc = 0;
@@ -328,8 +337,9 @@ int dockerfile_base_images(const char *text, const struct strlist *build_args,
 		if (directives && *s == '#') {
 			char key[16];
 			char val[8];
-			if (sscanf(s, "# %15[a-zA-Z] = %7s", key, val) == 2 && !strcasecmp(key, "escape") &&
-			    (val[0] == '\\' || val[0] == '`') && !val[1]) {
+			if (sscanf(s, "# %15[a-zA-Z] = %7s", key, val) == 2 &&
+			    !strcasecmp(key, "escape") && (val[0] == '\\' || val[0] == '`') &&
+			    !val[1]) {
 				ps.escape = val[0];
 				free(line);
 				continue;

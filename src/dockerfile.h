@@ -16,6 +16,6 @@
  * escape parser directive. Returns 0, or -1 with "line N: reason" in err.
  */
 int dockerfile_base_images(const char *text, const struct strlist *build_args,
-			   struct strlist *images, char *err, size_t errlen);
+                           struct strlist *images, char *err, size_t errlen);
 
 #endif

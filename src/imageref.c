@@ -64,7 +64,8 @@ static bool valid_digest(const char *s)
 	if (!c || c == s || strlen(c + 1) < 32)
 		return false;
 	for (const char *p = s; p < c; p++)
-		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && !strchr("+._-", *p))
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) &&
+		    !strchr("+._-", *p))
 			return false;
 	for (const char *p = c + 1; *p; p++)
 		if (!isxdigit((unsigned char)*p))
@@ -122,13 +123,14 @@ int imageref_parse(const char *s, struct imageref *r, char *err, size_t errlen)
 	}
 	if (!valid_repo(name)) {
 		snprintf(err, errlen,
-			 "invalid repository name in '%s' (lower-case letters, digits, '.', '_', '-', '/')",
-			 s);
+		         "invalid repository name in '%s' (lower-case letters, digits, '.', '_', "
+		         "'-', '/')",
+		         s);
 		return -1;
 	}
 	bool hub = !strcmp(r->registry, REGISTRY_HUB_HOST);
-	int n = snprintf(r->repo, sizeof(r->repo), "%s%s", hub && !strchr(name, '/') ? "library/" : "",
-			 name);
+	int n = snprintf(r->repo, sizeof(r->repo), "%s%s",
+	                 hub && !strchr(name, '/') ? "library/" : "", name);
 	if (n < 0 || (size_t)n >= sizeof(r->repo)) {
 		snprintf(err, errlen, "repository name too long in '%s'", s);
 		return -1;
@@ -136,12 +138,15 @@ int imageref_parse(const char *s, struct imageref *r, char *err, size_t errlen)
 	return 0;
 }
 
-const char *imageref_ref(const struct imageref *r) { return r->digest[0] ? r->digest : r->tag; }
+const char *imageref_ref(const struct imageref *r)
+{
+	return r->digest[0] ? r->digest : r->tag;
+}
 
 void imageref_format(const struct imageref *r, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s/%s%s%s%s%s", r->registry, r->repo, r->tag[0] ? ":" : "", r->tag,
-		 r->digest[0] ? "@" : "", r->digest);
+	         r->digest[0] ? "@" : "", r->digest);
 }
 
 bool imageref_is_registry(const char *s)

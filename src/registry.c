@@ -17,7 +17,7 @@ static bool parse_bool(const char *v, bool *out);
 static void wipe_free(char *s);
 
 static const char *const hub_aliases[] = {
-	"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", NULL,
+        "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", NULL,
 };
 
 /* The part of s after "http://" or "https://", or s itself. */
@@ -158,7 +158,7 @@ const char *registry_lookup_kv(const struct strlist *list, const char *hostport)
 }
 
 const struct registry_cred *registry_find_cred(const struct registry_cred *creds, size_t n,
-					       const char *hostport)
+                                               const char *hostport)
 {
 	for (size_t i = 0; i < n; i++)
 		if (creds[i].registry && registry_host_match(creds[i].registry, hostport))
@@ -188,8 +188,8 @@ static void wipe_free(char *s)
 	free(s);
 }
 
-int registry_creds_parse(const struct strlist *kv, struct registry_cred **out, size_t *n,
-			 char *err, size_t errlen)
+int registry_creds_parse(const struct strlist *kv, struct registry_cred **out, size_t *n, char *err,
+                         size_t errlen)
 {
 	struct registry_cred *v = NULL;
 	size_t nv = 0;
@@ -211,8 +211,8 @@ int registry_creds_parse(const struct strlist *kv, struct registry_cred **out, s
 		}
 		if (nv == 0) {
 			snprintf(err, errlen,
-				 "credential field %zu (%.*s): registry=HOST must come first", i + 1,
-				 (int)kl, p);
+			         "credential field %zu (%.*s): registry=HOST must come first",
+			         i + 1, (int)kl, p);
 			goto fail;
 		}
 		struct registry_cred *c = &v[nv - 1];
@@ -225,16 +225,18 @@ int registry_creds_parse(const struct strlist *kv, struct registry_cred **out, s
 			slot = &c->auth;
 		else if (kl == 8 && !strncmp(p, "insecure", 8)) {
 			if (!parse_bool(eq + 1, &c->insecure)) {
-				snprintf(err, errlen, "credential field %zu: insecure must be true or false",
-					 i + 1);
+				snprintf(err, errlen,
+				         "credential field %zu: insecure must be true or false",
+				         i + 1);
 				goto fail;
 			}
 			continue;
 		} else {
 			snprintf(err, errlen,
-				 "credential field %zu: unknown key '%.*s' (registry, username, password, "
-				 "auth, insecure)",
-				 i + 1, (int)(kl > 32 ? 32 : kl), p);
+			         "credential field %zu: unknown key '%.*s' (registry, username, "
+			         "password, "
+			         "auth, insecure)",
+			         i + 1, (int)(kl > 32 ? 32 : kl), p);
 			goto fail;
 		}
 		wipe_free(*slot);
@@ -247,8 +249,8 @@ int registry_creds_parse(const struct strlist *kv, struct registry_cred **out, s
 			goto fail;
 		}
 		if (!v[i].auth && !(v[i].username && v[i].password)) {
-			snprintf(err, errlen, "credentials for %s: need username and password, or auth",
-				 k);
+			snprintf(err, errlen,
+			         "credentials for %s: need username and password, or auth", k);
 			goto fail;
 		}
 	}

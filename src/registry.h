@@ -41,14 +41,14 @@ bool registry_in_list(const struct strlist *list, const char *hostport);
 const char *registry_lookup_kv(const struct strlist *list, const char *hostport);
 /* The first credential whose registry matches hostport, or NULL. */
 const struct registry_cred *registry_find_cred(const struct registry_cred *creds, size_t n,
-					       const char *hostport);
+                                               const char *hostport);
 /*
  * Parse KEY=VALUE pairs (registry, username, password, auth, insecure) where
  * each registry= starts a new entry. Returns 0, or -1 with a message naming
  * the pair's position (never its value) in err.
  */
-int registry_creds_parse(const struct strlist *kv, struct registry_cred **out, size_t *n,
-			 char *err, size_t errlen);
+int registry_creds_parse(const struct strlist *kv, struct registry_cred **out, size_t *n, char *err,
+                         size_t errlen);
 /* Free (and wipe) credentials from registry_creds_parse. */
 void registry_creds_free(struct registry_cred *creds, size_t n);
 /* base64 of "user:password" (or the cred's auth as is) into a malloc'd string. */

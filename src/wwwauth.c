@@ -21,7 +21,10 @@ static bool is_tchar(char c)
 }
 
 /* RFC 7235 token68 characters (without the trailing '='). */
-static bool is_t68char(char c) { return isalnum((unsigned char)c) || (c && strchr("-._~+/", c)); }
+static bool is_t68char(char c)
+{
+	return isalnum((unsigned char)c) || (c && strchr("-._~+/", c));
+}
 
 /* Skip spaces and tabs. */
 static const char *skip_ows(const char *p)

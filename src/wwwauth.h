@@ -8,8 +8,8 @@
 
 /* One challenge: a scheme with either a token68 or name=value parameters. */
 struct wwwauth_challenge {
-	char *scheme;  /* as sent; compare case-insensitively */
-	char *token68; /* or NULL */
+	char *scheme;                     /* as sent; compare case-insensitively */
+	char *token68;                    /* or NULL */
 	char *names[WWWAUTH_MAX_PARAMS];  /* lower-cased */
 	char *values[WWWAUTH_MAX_PARAMS]; /* unquoted, escapes resolved */
 	size_t nparams;

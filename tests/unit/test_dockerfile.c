@@ -15,35 +15,37 @@ static int run(const char *text)
 static void test_stages(void)
 {
 	CHECK_EQ(run("FROM golang:1.22 AS Build\n"
-		     "RUN go build\n"
-		     "from build as test\n"
-		     "FROM BUILD\n"
-		     "FROM scratch\n"
-		     "FROM Scratch AS final\n"
-		     "FROM golang:1.22\n"
-		     "FROM final\n"
-		     "FROM alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"),
-		 0);
+	             "RUN go build\n"
+	             "from build as test\n"
+	             "FROM BUILD\n"
+	             "FROM scratch\n"
+	             "FROM Scratch AS final\n"
+	             "FROM golang:1.22\n"
+	             "FROM final\n"
+	             "FROM "
+	             "alpine@sha256:"
+	             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"),
+	         0);
 	CHECK_EQ(imgs.n, 2);
 	CHECK_STR(imgs.v[0], "golang:1.22");
 	CHECK_STR(imgs.v[1],
-		  "alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	          "alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 }
 
 /* Global ARG defaults, build-arg overrides, nested defaults, stage-local ARGs ignored. */
 static void test_args(void)
 {
 	const char *df = "# syntax=docker/dockerfile:1\n"
-			 "ARG BASE=debian\n"
-			 "ARG TAG\n"
-			 "ARG REG=localhost:5000 OTHER=\"quoted value\"\n"
-			 "ARG EMPTY=\n"
-			 "FROM $BASE:${TAG:-bookworm}\n"
-			 "ARG LATE=nope\n"
-			 "FROM ${REG}/${UNSET:-${BASE}}-slim:${LATE:-x}\n"
-			 "FROM ${EMPTY:-e1} AS a\n"
-			 "FROM ${EMPTY-e2}img\n"
-			 "FROM img${BASE:+-plus}\n";
+	                 "ARG BASE=debian\n"
+	                 "ARG TAG\n"
+	                 "ARG REG=localhost:5000 OTHER=\"quoted value\"\n"
+	                 "ARG EMPTY=\n"
+	                 "FROM $BASE:${TAG:-bookworm}\n"
+	                 "ARG LATE=nope\n"
+	                 "FROM ${REG}/${UNSET:-${BASE}}-slim:${LATE:-x}\n"
+	                 "FROM ${EMPTY:-e1} AS a\n"
+	                 "FROM ${EMPTY-e2}img\n"
+	                 "FROM img${BASE:+-plus}\n";
 	CHECK_EQ(run(df), 0);
 	CHECK_EQ(imgs.n, 5);
 	CHECK_STR(imgs.v[0], "debian:bookworm");
@@ -66,12 +68,12 @@ static void test_args(void)
 static void test_syntax(void)
 {
 	CHECK_EQ(run("\n# a comment\n  from --platform=$BUILDPLATFORM \\\n"
-		     "# comment inside\n"
-		     "\n"
-		     "    busybox:1.36 \\\r\n"
-		     "    AS b\r\n"
-		     "RUN echo \\\n  FROM nothere\n"),
-		 0);
+	             "# comment inside\n"
+	             "\n"
+	             "    busybox:1.36 \\\r\n"
+	             "    AS b\r\n"
+	             "RUN echo \\\n  FROM nothere\n"),
+	         0);
 	CHECK_EQ(imgs.n, 1);
 	CHECK_STR(imgs.v[0], "busybox:1.36");
 	CHECK_EQ(run("# escape=`\nARG V=1\nFROM img:$V`\n  AS x\nFROM x\n"), 0);

@@ -5,7 +5,10 @@
 static struct imageref r;
 static char err[256];
 
-static int parse(const char *s) { return imageref_parse(s, &r, err, sizeof(err)); }
+static int parse(const char *s)
+{
+	return imageref_parse(s, &r, err, sizeof(err));
+}
 
 /* Docker Hub short names become registry-1.docker.io/library/NAME:latest. */
 static void test_hub(void)
@@ -35,16 +38,25 @@ static void test_registry(void)
 	CHECK_STR(r.tag, "1.0");
 	CHECK_EQ(parse("localhost/x"), 0);
 	CHECK_STR(r.registry, "localhost");
-	CHECK_EQ(parse("quay.io/org/img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), 0);
+	CHECK_EQ(parse("quay.io/org/"
+	               "img@sha256:"
+	               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+	         0);
 	CHECK_STR(r.registry, "quay.io");
 	CHECK_STR(r.tag, "");
-	CHECK_STR(imageref_ref(&r), "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-	CHECK_EQ(parse("127.0.0.1:5000/img:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), 0);
+	CHECK_STR(imageref_ref(&r),
+	          "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	CHECK_EQ(parse("127.0.0.1:5000/"
+	               "img:t@sha256:"
+	               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+	         0);
 	CHECK_STR(r.tag, "t");
 	CHECK(r.digest[0] == 's');
 	char out[512];
 	imageref_format(&r, out, sizeof(out));
-	CHECK_STR(out, "127.0.0.1:5000/img:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	CHECK_STR(out,
+	          "127.0.0.1:5000/"
+	          "img:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 	CHECK_EQ(parse("[::1]:5000/img"), 0);
 	CHECK_STR(r.registry, "[::1]:5000");
 }

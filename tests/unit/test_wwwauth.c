@@ -6,10 +6,11 @@
 static void test_bearer_quoted(void)
 {
 	struct wwwauth wa = {0};
-	CHECK_EQ(wwwauth_parse(&wa, "Bearer realm=\"https://auth.example.com/token\","
-				    "service=\"registry.example.com\","
-				    "scope=\"repository:a/b:pull,push\",note=\"say \\\"hi\\\", \\\\ok\""),
-		 0);
+	CHECK_EQ(wwwauth_parse(
+	                 &wa, "Bearer realm=\"https://auth.example.com/token\","
+	                      "service=\"registry.example.com\","
+	                      "scope=\"repository:a/b:pull,push\",note=\"say \\\"hi\\\", \\\\ok\""),
+	         0);
 	CHECK_EQ(wa.n, 1);
 	const struct wwwauth_challenge *c = wwwauth_find(&wa, "bearer");
 	CHECK(c != NULL);
@@ -27,8 +28,9 @@ static void test_bearer_quoted(void)
 static void test_several(void)
 {
 	struct wwwauth wa = {0};
-	CHECK_EQ(wwwauth_parse(&wa, "Basic realm=\"a, b\", Bearer realm=\"http://x/t\",service=svc"),
-		 0);
+	CHECK_EQ(
+	        wwwauth_parse(&wa, "Basic realm=\"a, b\", Bearer realm=\"http://x/t\",service=svc"),
+	        0);
 	CHECK_EQ(wa.n, 2);
 	CHECK_STR(wa.v[0].scheme, "Basic");
 	CHECK_STR(wwwauth_param(&wa.v[0], "realm"), "a, b");
