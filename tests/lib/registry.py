@@ -13,7 +13,7 @@
 
 Everything (config, htpasswd, certificate, storage) lives in a temporary
 directory removed on exit; the process is stopped (SIGTERM, then SIGKILL).
-The constructor waits until /v2/ answers. push_image() uploads a tiny real
+__enter__ waits until /v2/ answers. port= picks the port (default: a free one). push_image() uploads a tiny real
 OCI image with http.client; push_index() an OCI index of pushed manifests.
 """
 import gzip
@@ -45,7 +45,7 @@ def free_port():
 
 
 class Registry:
-    def __init__(self, auth=None, users=None, issuer=None, tls=False, timeout=30):
+    def __init__(self, auth=None, users=None, issuer=None, tls=False, timeout=30, port=None):
         assert auth in (None, "htpasswd", "token")
         assert auth != "token" or issuer is not None, "token auth needs a TokenIssuer"
         self.auth = auth
@@ -55,6 +55,7 @@ class Registry:
         self.timeout = timeout
         self.proc = None
         self.ca_file = None
+        self.port = port
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self):
@@ -79,7 +80,7 @@ class Registry:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _start(self):
-        self.port = free_port()
+        self.port = self.port or free_port()
         self.host = "127.0.0.1:%d" % self.port
         self.url = ("https://" if self.tls else "http://") + self.host
         cfg = ["version: 0.1",
