@@ -39,10 +39,10 @@ class ScriptedRegistry:
     def __exit__(self, *exc):
         if self.silent:
             self._stop = True
+            self.thread.join(10)
             self.sock.close()
             for c in self._held:
                 c.close()
-            self.thread.join(10)
         else:
             self.server.shutdown()
             self.server.server_close()
@@ -80,9 +80,11 @@ class ScriptedRegistry:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _any
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 64
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128  # many concurrent connections; the default is 5
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -91,6 +93,7 @@ class ScriptedRegistry:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
+        self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self._held = []
         self._stop = False
@@ -99,6 +102,8 @@ class ScriptedRegistry:
             while not self._stop:
                 try:
                     c, _ = self.sock.accept()
+                except socket.timeout:
+                    continue
                 except OSError:
                     return
                 self._held.append(c)
