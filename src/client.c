@@ -17,7 +17,7 @@
 #define CANCEL_WAIT_MS 10000
 /* KEEPALIVE period while connected. */
 #define KEEPALIVE_MS 15000
-#define PROGRESS_MS 250
+#define PROGRESS_MS  250
 
 /* The connection's stream: first member, so that peer.c's free() releases it all. */
 struct client_stream {
@@ -56,9 +56,9 @@ struct client {
 	uint16_t runner_version; /* from the runner's preamble */
 
 	bool connected;
-	bool ended;       /* EXIT or ERROR received, or a failure decided the status */
-	bool closing;     /* handles are being closed */
-	bool cancelled;   /* CANCEL sent */
+	bool ended;     /* EXIT or ERROR received, or a failure decided the status */
+	bool closing;   /* handles are being closed */
+	bool cancelled; /* CANCEL sent */
 	int cancel_sig;
 	bool progress_shown;
 	uint64_t upload_start_ms;
@@ -69,10 +69,10 @@ struct client {
 };
 
 static void say(struct client *c, const char *level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static void emit_json(struct client *c, char *line);
-static void end_with(struct client *c, int status, int code, const char *name, const char *fmt,
-		     ...) __attribute__((format(printf, 5, 6)));
+static void end_with(struct client *c, int status, int code, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 static void shutdown_all(struct client *c);
 static void maybe_close_rest(struct client *c);
 static void start_connect(struct client *c);
@@ -102,17 +102,23 @@ static int error_status(unsigned code);
 static uint64_t now_ms(struct client *c);
 static void free_stream_cb(uv_handle_t *h);
 
-static uint64_t now_ms(struct client *c) { return uv_now(c->loop); }
+static uint64_t now_ms(struct client *c)
+{
+	return uv_now(c->loop);
+}
 
 /* Close callback of a stream never handed to a peer. */
-static void free_stream_cb(uv_handle_t *h) { free(h); }
+static void free_stream_cb(uv_handle_t *h)
+{
+	free(h);
+}
 
 /* Name of an ERROR code (docs/protocol.md, "Error codes"). */
 static const char *error_name(unsigned code)
 {
-	static const char *const names[] = {NULL,	 "PROTOCOL",  "VERSION", "REQUEST",
-					    "CONTEXT",	 "BUSY",      "PREFLIGHT", "BUILDER",
-					    "CANCELLED", "INTERNAL",  "SHUTDOWN"};
+	static const char *const names[] = {NULL,        "PROTOCOL", "VERSION",   "REQUEST",
+	                                    "CONTEXT",   "BUSY",     "PREFLIGHT", "BUILDER",
+	                                    "CANCELLED", "INTERNAL", "SHUTDOWN"};
 	return code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "UNKNOWN";
 }
 
@@ -164,7 +170,7 @@ static void say(struct client *c, const char *level, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "r2k: %s\n", msg);
 	else
 		n = snprintf(line, sizeof(line), "r2k: %s: %s\n",
-			     strcmp(level, "warn") == 0 ? "warning" : level, msg);
+		             strcmp(level, "warn") == 0 ? "warning" : level, msg);
 	if (n >= (int)sizeof(line)) {
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
@@ -187,8 +193,7 @@ static void emit_json(struct client *c, char *line)
  * The build is over with this status: report why (a client-side error when
  * name is set), then close everything once output is flushed.
  */
-static void end_with(struct client *c, int status, int code, const char *name, const char *fmt,
-		     ...)
+static void end_with(struct client *c, int status, int code, const char *name, const char *fmt, ...)
 {
 	if (c->ended)
 		return;
@@ -201,12 +206,14 @@ static void end_with(struct client *c, int status, int code, const char *name, c
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		if (c->json) {
-			emit_json(c, msg_json_error(code, name, "client", msg, strlen(msg), status));
+			emit_json(c,
+			          msg_json_error(code, name, "client", msg, strlen(msg), status));
 		} else {
 			clear_progress(c);
 			char line[2100];
 			int n = snprintf(line, sizeof(line), "r2k: %s\n", msg);
-			outq_write(&c->err, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+			outq_write(&c->err, line,
+			           n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
 		}
 	}
 	shutdown_all(c);
@@ -270,7 +277,10 @@ static void on_out_change(struct outq *q, void *arg)
 	maybe_close_rest(c);
 }
 
-static void on_upload_warn(const char *msg, void *arg) { say(arg, "warn", "%s", msg); }
+static void on_upload_warn(const char *msg, void *arg)
+{
+	say(arg, "warn", "%s", msg);
+}
 
 static void on_upload_done(struct upload *u, int err, const char *msg, void *arg)
 {
@@ -308,7 +318,7 @@ static void progress_cb(uv_timer_t *t)
 	double secs = (double)(now_ms(c) - c->upload_start_ms) / 1000.0;
 	char line[160];
 	int n = snprintf(line, sizeof(line), "\rr2k: sending context: %.1f MiB (%.1f MiB/s)%s", mib,
-			 secs > 0 ? mib / secs : 0.0, isatty(2) ? "\033[K" : "");
+	                 secs > 0 ? mib / secs : 0.0, isatty(2) ? "\033[K" : "");
 	outq_write(&c->err, line, (size_t)n);
 	c->progress_shown = true;
 }
@@ -324,8 +334,8 @@ static void cancel_timeout_cb(uv_timer_t *t)
 {
 	struct client *c = t->data;
 	end_with(c, 128 + c->cancel_sig, 0, "CANCELLED",
-		 "the runner did not answer the cancel within %d s; giving up",
-		 CANCEL_WAIT_MS / 1000);
+	         "the runner did not answer the cancel within %d s; giving up",
+	         CANCEL_WAIT_MS / 1000);
 }
 
 /* SIGINT/SIGTERM: cancel the build and wait a little; a second one quits at once. */
@@ -400,7 +410,8 @@ static void handle_exit(struct client *c, const struct r2k_frame *f)
 {
 	struct r2k_exit e;
 	if (r2k_exit_decode(f, &e) != 0) {
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL", "protocol error: malformed EXIT frame");
+		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+		         "protocol error: malformed EXIT frame");
 		return;
 	}
 	stream_output(c, 0, NULL, 0);
@@ -433,7 +444,8 @@ static void handle_error(struct client *c, const struct r2k_frame *f)
 	const char *msg;
 	size_t len;
 	if (r2k_error_decode(f, &code, &msg, &len) != 0) {
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL", "protocol error: malformed ERROR frame");
+		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+		         "protocol error: malformed ERROR frame");
 		return;
 	}
 	int status = error_status(code);
@@ -445,7 +457,7 @@ static void handle_error(struct client *c, const struct r2k_frame *f)
 		clear_progress(c);
 		char line[1200];
 		int n = snprintf(line, sizeof(line), "r2k: runner error %u (%s): %.*s\n", code,
-				 error_name(code), (int)(len > 1024 ? 1024 : len), msg);
+		                 error_name(code), (int)(len > 1024 ? 1024 : len), msg);
 		outq_write(&c->err, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	}
 	end_with(c, status, 0, NULL, NULL);
@@ -499,22 +511,23 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 		peer_abort(p, NULL);
 		if (c->runner_version != R2K_PROTO_VERSION)
 			end_with(c, R2K_EXIT_PROTOCOL, 0, "VERSION",
-				 "runner speaks protocol version %u, this client %u",
-				 c->runner_version, R2K_PROTO_VERSION);
+			         "runner speaks protocol version %u, this client %u",
+			         c->runner_version, R2K_PROTO_VERSION);
 		else if (peer_error_is_frame(err))
-			end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL", "protocol error from runner %s: %s",
-				 c->addr_text, peer_strerror(err));
+			end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+			         "protocol error from runner %s: %s", c->addr_text,
+			         peer_strerror(err));
 		else
 			end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-				 "connection to runner %s lost before the build ended: %s",
-				 c->addr_text, peer_strerror(err));
+			         "connection to runner %s lost before the build ended: %s",
+			         c->addr_text, peer_strerror(err));
 		return;
 	}
 	if (c->runner_version != R2K_PROTO_VERSION && f->type != R2K_FRAME_ERROR &&
 	    f->type != R2K_FRAME_KEEPALIVE) {
 		end_with(c, R2K_EXIT_PROTOCOL, 0, "VERSION",
-			 "runner speaks protocol version %u, this client %u", c->runner_version,
-			 R2K_PROTO_VERSION);
+		         "runner speaks protocol version %u, this client %u", c->runner_version,
+		         R2K_PROTO_VERSION);
 		return;
 	}
 	switch (f->type) {
@@ -527,8 +540,8 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 	case R2K_FRAME_ERROR: handle_error(c, f); break;
 	default:
 		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-			 "protocol error: the runner sent a %s frame, which only clients send",
-			 r2k_frame_type_name(f->type));
+		         "protocol error: the runner sent a %s frame, which only clients send",
+		         r2k_frame_type_name(f->type));
 		break;
 	}
 }
@@ -549,8 +562,8 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		uv_read_stop(s);
 		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-			 "runner %s closed the connection before answering: %s", c->addr_text,
-			 nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
+		         "runner %s closed the connection before answering: %s", c->addr_text,
+		         nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
 		return;
 	}
 	size_t n = (size_t)nread, take = R2K_PREAMBLE_LEN - c->pre_have;
@@ -562,8 +575,8 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (memcmp(c->pre, R2K_MAGIC, m) != 0) {
 		uv_read_stop(s);
 		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-			 "%s does not speak the r2k protocol (bad magic in its answer)",
-			 c->addr_text);
+		         "%s does not speak the r2k protocol (bad magic in its answer)",
+		         c->addr_text);
 		return;
 	}
 	if (c->pre_have < R2K_PREAMBLE_LEN)
@@ -576,14 +589,15 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	int rc = peer_start(c->peer, (const uint8_t *)buf->base + take, n - take);
 	if (rc < 0 && c->peer)
 		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL", "cannot read from runner %s: %s",
-			 c->addr_text, uv_strerror(rc));
+		         c->addr_text, uv_strerror(rc));
 }
 
 static void connect_timeout_cb(uv_timer_t *t)
 {
 	struct client *c = t->data;
-	end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot connect to runner %s: timed out after %g s",
-		 c->addr_text, c->cfg.connect_timeout);
+	end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT",
+	         "cannot connect to runner %s: timed out after %g s", c->addr_text,
+	         c->cfg.connect_timeout);
 }
 
 /* Connected: hand the stream to a peer, send preamble and request, start the context. */
@@ -619,7 +633,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	free(json);
 	if (rc < 0) {
 		end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot send to runner %s: %s",
-			 c->addr_text, uv_strerror(rc));
+		         c->addr_text, uv_strerror(rc));
 		return;
 	}
 	if (c->verbose)
@@ -652,7 +666,7 @@ static void try_next_addr(struct client *c)
 		c->cs = NULL;
 	}
 	end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot connect to runner %s: %s", c->addr_text,
-		 uv_strerror(c->connect_err ? c->connect_err : UV_EAI_NONAME));
+	         uv_strerror(c->connect_err ? c->connect_err : UV_EAI_NONAME));
 }
 
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -664,7 +678,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	}
 	if (status < 0) {
 		end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot resolve runner %s: %s",
-			 c->addr_text, uv_strerror(status));
+		         c->addr_text, uv_strerror(status));
 		return;
 	}
 	c->ai_list = res;
@@ -676,7 +690,7 @@ static void start_connect(struct client *c)
 {
 	if (c->cfg.connect_timeout > 0)
 		uv_timer_start(&c->timer, connect_timeout_cb,
-			       (uint64_t)(c->cfg.connect_timeout * 1000.0 + 0.5), 0);
+		               (uint64_t)(c->cfg.connect_timeout * 1000.0 + 0.5), 0);
 	if (c->addr.kind == ADDR_UNIX) {
 		c->cs = calloc(1, sizeof(*c->cs));
 		if (!c->cs)
@@ -692,7 +706,7 @@ static void start_connect(struct client *c)
 	int rc = uv_getaddrinfo(c->loop, &c->gai, gai_cb, c->addr.host, c->addr.port, &hints);
 	if (rc < 0)
 		end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot resolve runner %s: %s",
-			 c->addr_text, uv_strerror(rc));
+		         c->addr_text, uv_strerror(rc));
 }
 
 int client_main(int argc, char **argv)
@@ -718,14 +732,17 @@ int client_main(int argc, char **argv)
 	else if (strcmp(prog, "never") == 0)
 		c->progress = false;
 	else {
-		fprintf(stderr, "r2k client: invalid value '%s' for option --progress (auto, always, never)\n",
-			prog);
+		fprintf(stderr,
+		        "r2k client: invalid value '%s' for option --progress (auto, always, "
+		        "never)\n",
+		        prog);
 		cli_client_free(&c->cfg);
 		return R2K_EXIT_USAGE;
 	}
 	const char *runner = c->cfg.runner ? c->cfg.runner : getenv("R2K_RUNNER");
 	if (!runner || !*runner) {
-		fprintf(stderr, "r2k client: no runner given: use --runner ADDR or set R2K_RUNNER\n");
+		fprintf(stderr,
+		        "r2k client: no runner given: use --runner ADDR or set R2K_RUNNER\n");
 		cli_client_free(&c->cfg);
 		return R2K_EXIT_USAGE;
 	}

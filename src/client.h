@@ -20,7 +20,7 @@
  * naming the bad option or variable in err (a usage error, exit status 2).
  */
 int client_build_request(const struct client_config *cfg, struct build_request *r, char *err,
-			 size_t errlen);
+                         size_t errlen);
 /* Apply KANIKO_PUSH_IMAGE to cfg->push; called before the options are parsed. */
 void client_env_defaults(struct client_config *cfg);
 
@@ -30,21 +30,21 @@ struct outq {
 	uv_loop_t *loop;
 	int fd;
 	uv_fs_t req;
-	uv_timer_t retry;     /* EAGAIN: try again shortly */
-	bool busy;            /* a write is in flight */
-	bool broken;          /* the fd failed (EPIPE...): later output is dropped */
-	int error;            /* the libuv error that broke it */
-	unsigned inflight;    /* chunks in the write in flight */
+	uv_timer_t retry;  /* EAGAIN: try again shortly */
+	bool busy;         /* a write is in flight */
+	bool broken;       /* the fd failed (EPIPE...): later output is dropped */
+	int error;         /* the libuv error that broke it */
+	unsigned inflight; /* chunks in the write in flight */
 	struct outq_chunk *head, *tail;
-	size_t queued;        /* bytes not yet written */
+	size_t queued;                                /* bytes not yet written */
 	void (*on_change)(struct outq *q, void *arg); /* after each completed write */
 	void *arg;
 };
 #define OUTQ_HIGH (1u << 20)
-#define OUTQ_LOW (256u << 10)
+#define OUTQ_LOW  (256u << 10)
 
 void outq_init(struct outq *q, uv_loop_t *loop, int fd, void (*on_change)(struct outq *, void *),
-	       void *arg);
+               void *arg);
 /* Queue a copy of data[0..len). */
 void outq_write(struct outq *q, const void *data, size_t len);
 /* Nothing queued and nothing in flight. */
@@ -63,7 +63,7 @@ typedef void (*upload_warn_cb)(const char *msg, void *arg);
  * on stdin. Returns NULL with a reason in err.
  */
 struct upload *upload_new(uv_loop_t *loop, const char *context, upload_warn_cb warn,
-			  upload_done_cb done, void *arg, char *err, size_t errlen);
+                          upload_done_cb done, void *arg, char *err, size_t errlen);
 /* Start streaming CONTEXT frames on p. */
 void upload_begin(struct upload *u, struct peer *p);
 /* The peer's write queue drained: produce again. */

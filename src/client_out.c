@@ -17,7 +17,7 @@ static void write_cb(uv_fs_t *req);
 static void retry_cb(uv_timer_t *t);
 
 void outq_init(struct outq *q, uv_loop_t *loop, int fd, void (*on_change)(struct outq *, void *),
-	       void *arg)
+               void *arg)
 {
 	memset(q, 0, sizeof(*q));
 	q->loop = loop;
@@ -49,7 +49,10 @@ void outq_write(struct outq *q, const void *data, size_t len)
 	kick(q);
 }
 
-bool outq_idle(const struct outq *q) { return !q->busy && !q->head; }
+bool outq_idle(const struct outq *q)
+{
+	return !q->busy && !q->head;
+}
 
 void outq_close(struct outq *q)
 {

@@ -8,21 +8,23 @@
 #include "msg_client.h"
 
 static int creds_from_flags(const struct strlist *l, const char *opt, bool single,
-			    const char *default_registry, bool insecure, struct build_request *r,
-			    char *err, size_t errlen);
+                            const char *default_registry, bool insecure, struct build_request *r,
+                            char *err, size_t errlen);
 static int finish_cred(struct registry_cred *c, const char *opt, size_t nentry,
-		       const char *default_registry, struct build_request *r, char *err,
-		       size_t errlen);
+                       const char *default_registry, struct build_request *r, char *err,
+                       size_t errlen);
 static void cache_host(const char *repo, char *out, size_t outlen);
 static char *dup_or_null(const char *s);
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
 
 void client_env_defaults(struct client_config *cfg)
 {
 	const char *v = getenv("KANIKO_PUSH_IMAGE");
-	if (v && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 ||
-		  strcasecmp(v, "no") == 0))
+	if (v && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "no") == 0))
 		cfg->push = false;
 }
 
@@ -32,7 +34,7 @@ static void cache_host(const char *repo, char *out, size_t outlen)
 	const char *slash = strchr(repo, '/');
 	size_t n = slash ? (size_t)(slash - repo) : strlen(repo);
 	bool is_host = slash && (memchr(repo, '.', n) || memchr(repo, ':', n) ||
-				 (n == 9 && strncmp(repo, "localhost", 9) == 0));
+	                         (n == 9 && strncmp(repo, "localhost", 9) == 0));
 	if (!is_host)
 		snprintf(out, outlen, "docker.io");
 	else
@@ -41,19 +43,20 @@ static void cache_host(const char *repo, char *out, size_t outlen)
 
 /* Check one credential entry and add it to the request; wipes and frees c's strings. */
 static int finish_cred(struct registry_cred *c, const char *opt, size_t nentry,
-		       const char *default_registry, struct build_request *r, char *err,
-		       size_t errlen)
+                       const char *default_registry, struct build_request *r, char *err,
+                       size_t errlen)
 {
 	int rc = -1;
 	if (!c->registry && default_registry)
 		c->registry = strdup(default_registry);
 	if (!c->registry || !*c->registry)
 		snprintf(err, errlen,
-			 "%s: entry %zu has no registry (start each entry with registry=HOST)",
-			 opt, nentry);
+		         "%s: entry %zu has no registry (start each entry with registry=HOST)", opt,
+		         nentry);
 	else if (!(c->auth && *c->auth) && !(c->username && c->password))
-		snprintf(err, errlen, "%s: entry for %s needs username= and password=, or auth=",
-			 opt, c->registry);
+		snprintf(err, errlen,
+		         "%s: entry for %s needs username= and password=, or auth=", opt,
+		         c->registry);
 	else {
 		msg_request_add_cred(r, c);
 		rc = 0;
@@ -76,8 +79,8 @@ static int finish_cred(struct registry_cred *c, const char *opt, size_t nentry,
  * first '=', unchanged.
  */
 static int creds_from_flags(const struct strlist *l, const char *opt, bool single,
-			    const char *default_registry, bool insecure, struct build_request *r,
-			    char *err, size_t errlen)
+                            const char *default_registry, bool insecure, struct build_request *r,
+                            char *err, size_t errlen)
 {
 	struct registry_cred c = {.insecure = insecure};
 	size_t nentry = 0;
@@ -88,9 +91,9 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 		if (!eq || eq == item) {
 			/* The item may be a mistyped secret: do not echo it. */
 			snprintf(err, errlen,
-				 "%s: item %zu is not KEY=VALUE (keys: registry, username, "
-				 "password, auth)",
-				 opt, i + 1);
+			         "%s: item %zu is not KEY=VALUE (keys: registry, username, "
+			         "password, auth)",
+			         opt, i + 1);
 			goto bad;
 		}
 		size_t kl = (size_t)(eq - item);
@@ -100,11 +103,11 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 			if (open && (c.registry || c.username || c.password || c.auth)) {
 				if (single) {
 					snprintf(err, errlen, "%s: only one registry may be given",
-						 opt);
+					         opt);
 					goto bad;
 				}
-				if (finish_cred(&c, opt, nentry, default_registry, r, err,
-						errlen) < 0)
+				if (finish_cred(&c, opt, nentry, default_registry, r, err, errlen) <
+				    0)
 					return -1;
 				c.insecure = insecure;
 			}
@@ -126,9 +129,10 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 			c.insecure = strcmp(val, "true") == 0 || strcmp(val, "1") == 0;
 			continue;
 		} else {
-			snprintf(err, errlen,
-				 "%s: unknown key '%.*s' (keys: registry, username, password, auth)",
-				 opt, (int)(kl > 64 ? 64 : kl), item);
+			snprintf(
+			        err, errlen,
+			        "%s: unknown key '%.*s' (keys: registry, username, password, auth)",
+			        opt, (int)(kl > 64 ? 64 : kl), item);
 			goto bad;
 		}
 		if (!open) {
@@ -137,9 +141,9 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 		}
 		if (*field) {
 			snprintf(err, errlen,
-				 "%s: '%.*s' given twice for one registry (start another entry "
-				 "with registry=HOST)",
-				 opt, (int)kl, item);
+			         "%s: '%.*s' given twice for one registry (start another entry "
+			         "with registry=HOST)",
+			         opt, (int)kl, item);
 			goto bad;
 		}
 		*field = dup_or_null(val);
@@ -161,7 +165,7 @@ bad:
 }
 
 int client_build_request(const struct client_config *cfg, struct build_request *r, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	msg_request_init(r);
 	for (size_t i = 0; i < cfg->destinations.n; i++)
@@ -180,8 +184,8 @@ int client_build_request(const struct client_config *cfg, struct build_request *
 		const char *v = getenv(a);
 		if (!v) {
 			snprintf(err, errlen,
-				 "--build-arg '%s': no '=' and %s is not set in the environment", a,
-				 a);
+			         "--build-arg '%s': no '=' and %s is not set in the environment", a,
+			         a);
 			goto bad;
 		}
 		size_t n = strlen(a) + strlen(v) + 2;
@@ -214,13 +218,13 @@ int client_build_request(const struct client_config *cfg, struct build_request *
 	/* Registry credentials: the flags, or else the repo2docker variable. */
 	if (cfg->registry_credentials.n) {
 		if (creds_from_flags(&cfg->registry_credentials, "--registry-credentials", false,
-				     NULL, false, r, err, errlen) < 0)
+		                     NULL, false, r, err, errlen) < 0)
 			goto bad;
 	} else {
 		const char *v = getenv("CONTAINER_ENGINE_REGISTRY_CREDENTIALS");
 		if (v && *v &&
 		    msg_creds_parse(v, "CONTAINER_ENGINE_REGISTRY_CREDENTIALS", true, NULL, r, err,
-				    errlen) < 0)
+		                    errlen) < 0)
 			goto bad;
 	}
 
@@ -232,14 +236,14 @@ int client_build_request(const struct client_config *cfg, struct build_request *
 	size_t before = r->ncreds;
 	if (cfg->cache_registry_credentials.n) {
 		if (creds_from_flags(&cfg->cache_registry_credentials,
-				     "--cache-registry-credentials", true, def,
-				     cfg->cache_registry_insecure, r, err, errlen) < 0)
+		                     "--cache-registry-credentials", true, def,
+		                     cfg->cache_registry_insecure, r, err, errlen) < 0)
 			goto bad;
 	} else {
 		const char *v = getenv("KANIKO_CACHE_REGISTRY_CREDENTIALS");
 		if (v && *v &&
 		    msg_creds_parse(v, "KANIKO_CACHE_REGISTRY_CREDENTIALS", false, def, r, err,
-				    errlen) < 0)
+		                    errlen) < 0)
 			goto bad;
 	}
 	if (r->ncreds > before && cfg->cache_registry_insecure)

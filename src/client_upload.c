@@ -55,7 +55,7 @@ static void tar_warn(const char *msg, void *arg)
 }
 
 struct upload *upload_new(uv_loop_t *loop, const char *context, upload_warn_cb warn,
-			  upload_done_cb done, void *arg, char *err, size_t errlen)
+                          upload_done_cb done, void *arg, char *err, size_t errlen)
 {
 	struct upload *u = calloc(1, sizeof(*u));
 	if (!u)
@@ -75,8 +75,9 @@ struct upload *upload_new(uv_loop_t *loop, const char *context, upload_warn_cb w
 				u->handles++;
 				int rc = uv_pipe_open(&u->pipe, 0);
 				if (rc < 0) {
-					snprintf(err, errlen, "cannot read the context from stdin: %s",
-						 uv_strerror(rc));
+					snprintf(err, errlen,
+					         "cannot read the context from stdin: %s",
+					         uv_strerror(rc));
 					uv_close((uv_handle_t *)&u->pipe, NULL);
 					uv_run(loop, UV_RUN_NOWAIT);
 					free(u);
@@ -85,8 +86,9 @@ struct upload *upload_new(uv_loop_t *loop, const char *context, upload_warn_cb w
 			}
 		} else {
 			snprintf(err, errlen,
-				 t == UV_TTY ? "--context -: stdin is a terminal; pipe a tar stream into it"
-					     : "--context -: stdin is not a file, pipe or socket");
+			         t == UV_TTY ? "--context -: stdin is a terminal; pipe a tar "
+			                       "stream into it"
+			                     : "--context -: stdin is not a file, pipe or socket");
 			free(u);
 			return NULL;
 		}
@@ -119,17 +121,26 @@ void upload_drain(struct upload *u)
 	if (!u->begun || u->complete || u->stopped)
 		return;
 	if (u->kind == UP_PIPE) {
-		if (!u->reading && uv_read_start((uv_stream_t *)&u->pipe, pipe_alloc_cb,
-						 pipe_read_cb) == 0)
+		if (!u->reading &&
+		    uv_read_start((uv_stream_t *)&u->pipe, pipe_alloc_cb, pipe_read_cb) == 0)
 			u->reading = true;
 	} else {
 		uv_idle_start(&u->idle, idle_cb);
 	}
 }
 
-uint64_t upload_bytes(const struct upload *u) { return u->total; }
-bool upload_done(const struct upload *u) { return u->complete; }
-const char *upload_sha256_hex(const struct upload *u) { return u->hex; }
+uint64_t upload_bytes(const struct upload *u)
+{
+	return u->total;
+}
+bool upload_done(const struct upload *u)
+{
+	return u->complete;
+}
+const char *upload_sha256_hex(const struct upload *u)
+{
+	return u->hex;
+}
 
 /* Hash and send the frame being filled (if it holds anything). */
 static void send_frame(struct upload *u)
@@ -213,14 +224,16 @@ static void idle_cb(uv_idle_t *h)
 		} else {
 			r = 1;
 			while (u->fill < CLIENT_CONTEXT_FRAME) {
-				ssize_t n = read(0, u->buf + u->fill, CLIENT_CONTEXT_FRAME - u->fill);
+				ssize_t n =
+				        read(0, u->buf + u->fill, CLIENT_CONTEXT_FRAME - u->fill);
 				if (n < 0 && errno == EINTR)
 					continue;
 				if (n < 0) {
 					int e = errno;
 					peer_buf_free(u->buf);
 					u->buf = NULL;
-					fail(u, "cannot read the context from stdin: %s", strerror(e));
+					fail(u, "cannot read the context from stdin: %s",
+					     strerror(e));
 					return;
 				}
 				if (n == 0) {

@@ -11,7 +11,7 @@ static char *utf8_clean(const char *s, size_t len);
 static char *base64(const uint8_t *data, size_t len);
 static char *wrap(const char *key, cJSON *inner);
 static int cred_from_object(const cJSON *o, const char *what, int idx, const char *def_reg,
-			    struct build_request *r, char *err, size_t errlen);
+                            struct build_request *r, char *err, size_t errlen);
 static void wipe(cJSON *n);
 
 /* Zero every string in a parsed tree (it holds secrets) before it is freed. */
@@ -96,7 +96,7 @@ static char *utf8_clean(const char *s, size_t len)
 static char *base64(const uint8_t *data, size_t len)
 {
 	static const char tbl[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char *out = malloc((len + 2) / 3 * 4 + 1);
 	if (!out)
 		abort();
@@ -186,8 +186,8 @@ char *msg_json_exit(bool signalled, int value, const char *digest, int status)
 	return wrap("exit", o);
 }
 
-char *msg_json_error(int code, const char *name, const char *origin, const char *msg,
-		     size_t len, int status)
+char *msg_json_error(int code, const char *name, const char *origin, const char *msg, size_t len,
+                     int status)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (!o)
@@ -205,7 +205,7 @@ char *msg_json_error(int code, const char *name, const char *origin, const char 
 
 /* One credential object; errors name the variable and the entry, never a value. */
 static int cred_from_object(const cJSON *o, const char *what, int idx, const char *def_reg,
-			    struct build_request *r, char *err, size_t errlen)
+                            struct build_request *r, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"registry", "username", "password", "auth"};
 	char where[96];
@@ -234,19 +234,20 @@ static int cred_from_object(const cJSON *o, const char *what, int idx, const cha
 		return -1;
 	}
 	struct registry_cred c = {
-		.registry = (char *)(v[0] && *v[0] ? v[0] : def_reg),
-		.username = (char *)v[1],
-		.password = (char *)v[2],
-		.auth = (char *)v[3],
-		.insecure = cJSON_IsTrue(ins),
+	        .registry = (char *)(v[0] && *v[0] ? v[0] : def_reg),
+	        .username = (char *)v[1],
+	        .password = (char *)v[2],
+	        .auth = (char *)v[3],
+	        .insecure = cJSON_IsTrue(ins),
 	};
 	if (!c.registry || !*c.registry) {
 		snprintf(err, errlen, "%s has no \"registry\"", where);
 		return -1;
 	}
 	if (!(c.auth && *c.auth) && !(c.username && c.password)) {
-		snprintf(err, errlen, "%s (registry %s) needs \"username\" and \"password\", or \"auth\"",
-			 where, c.registry);
+		snprintf(err, errlen,
+		         "%s (registry %s) needs \"username\" and \"password\", or \"auth\"", where,
+		         c.registry);
 		return -1;
 	}
 	if (c.auth && !*c.auth)
@@ -256,8 +257,7 @@ static int cred_from_object(const cJSON *o, const char *what, int idx, const cha
 }
 
 int msg_creds_parse(const char *json, const char *what, bool allow_list,
-		    const char *default_registry, struct build_request *r, char *err,
-		    size_t errlen)
+                    const char *default_registry, struct build_request *r, char *err, size_t errlen)
 {
 	cJSON *root = cJSON_Parse(json);
 	int rc = -1;
@@ -272,8 +272,7 @@ int msg_creds_parse(const char *json, const char *what, bool allow_list,
 		}
 		int i = 0;
 		const cJSON *e;
-		cJSON_ArrayForEach(e, root)
-		{
+		cJSON_ArrayForEach (e, root) {
 			if (cred_from_object(e, what, i, default_registry, r, err, errlen) < 0)
 				goto out;
 			i++;

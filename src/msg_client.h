@@ -25,8 +25,8 @@ char *msg_json_exit(bool signalled, int value, const char *digest, int status);
  * {"error":{"code":C,"name":N,"origin":O,"message":M,"status":S}}; code 0
  * (errors found by the client itself) leaves "code" out.
  */
-char *msg_json_error(int code, const char *name, const char *origin, const char *msg,
-		     size_t len, int status);
+char *msg_json_error(int code, const char *name, const char *origin, const char *msg, size_t len,
+                     int status);
 /* Whether data[0..len) is valid UTF-8. */
 bool msg_utf8_valid(const uint8_t *data, size_t len);
 
@@ -38,7 +38,7 @@ bool msg_utf8_valid(const uint8_t *data, size_t len);
  * with a message naming `what` and the entry in err (never a secret).
  */
 int msg_creds_parse(const char *json, const char *what, bool allow_list,
-		    const char *default_registry, struct build_request *r, char *err,
-		    size_t errlen);
+                    const char *default_registry, struct build_request *r, char *err,
+                    size_t errlen);
 
 #endif

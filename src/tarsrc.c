@@ -53,13 +53,12 @@ static int push_dir(struct tarsrc *t, int fd, size_t prefix_len);
 static void pop_dir(struct tarsrc *t);
 static int set_path(struct tarsrc *t, size_t prefix_len, const char *name, bool slash);
 static int write_header(struct tarsrc *t, const struct stat *st, mode_t type, uint64_t size,
-			const char *link);
+                        const char *link);
 static int next_entry(struct tarsrc *t);
 static int data_step(struct tarsrc *t);
 static int add_regular(struct tarsrc *t, struct level *lv, const char *name);
 static int add_dir(struct tarsrc *t, struct level *lv, const char *name, size_t name_len);
-static int add_symlink(struct tarsrc *t, struct level *lv, const char *name,
-		       const struct stat *st);
+static int add_symlink(struct tarsrc *t, struct level *lv, const char *name, const struct stat *st);
 
 /* Record an error message; the stream is dead from now on. */
 static int fail(struct tarsrc *t, const char *fmt, ...)
@@ -133,8 +132,8 @@ static int push_dir(struct tarsrc *t, int fd, size_t prefix_len)
 		if (dfd >= 0)
 			close(dfd);
 		close(fd);
-		return fail(t, "cannot list context directory '%s': %s",
-			    prefix_len ? t->path : ".", strerror(errno));
+		return fail(t, "cannot list context directory '%s': %s", prefix_len ? t->path : ".",
+		            strerror(errno));
 	}
 	struct level lv = {.fd = fd, .prefix_len = prefix_len};
 	size_t cap = 0;
@@ -163,8 +162,8 @@ static int push_dir(struct tarsrc *t, int fd, size_t prefix_len)
 			free(lv.names[i]);
 		free(lv.names);
 		close(fd);
-		return fail(t, "cannot list context directory '%s': %s",
-			    prefix_len ? t->path : ".", strerror(rerr));
+		return fail(t, "cannot list context directory '%s': %s", prefix_len ? t->path : ".",
+		            strerror(rerr));
 	}
 	if (lv.n)
 		qsort(lv.names, lv.n, sizeof(*lv.names), cmp_names);
@@ -212,7 +211,7 @@ static int set_path(struct tarsrc *t, size_t prefix_len, const char *name, bool 
 
 /* Write one tar header for the entry at t->path. */
 static int write_header(struct tarsrc *t, const struct stat *st, mode_t type, uint64_t size,
-			const char *link)
+                        const char *link)
 {
 	struct archive_entry *e = archive_entry_new();
 	if (!e)
@@ -230,7 +229,7 @@ static int write_header(struct tarsrc *t, const struct stat *st, mode_t type, ui
 	archive_entry_free(e);
 	if (r < ARCHIVE_WARN)
 		return fail(t, "cannot write the tar header of '%s': %s", t->path,
-			    archive_error_string(t->a));
+		            archive_error_string(t->a));
 	t->entries++;
 	return 0;
 }
@@ -279,8 +278,7 @@ static int add_dir(struct tarsrc *t, struct level *lv, const char *name, size_t 
 			warn(t, "context directory '%s' vanished while reading; left out", t->path);
 			return 0;
 		}
-		return fail(t, "cannot open context directory '%s': %s", t->path,
-			    strerror(errno));
+		return fail(t, "cannot open context directory '%s': %s", t->path, strerror(errno));
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -298,8 +296,7 @@ static int add_dir(struct tarsrc *t, struct level *lv, const char *name, size_t 
 }
 
 /* A symbolic link: stored as a link, whatever it points to. */
-static int add_symlink(struct tarsrc *t, struct level *lv, const char *name,
-		       const struct stat *st)
+static int add_symlink(struct tarsrc *t, struct level *lv, const char *name, const struct stat *st)
 {
 	size_t cap = st->st_size > 0 ? (size_t)st->st_size + 1 : 256;
 	for (;;) {
@@ -315,8 +312,7 @@ static int add_symlink(struct tarsrc *t, struct level *lv, const char *name,
 				     t->path);
 				return 0;
 			}
-			return fail(t, "cannot read context link '%s': %s", t->path,
-				    strerror(e));
+			return fail(t, "cannot read context link '%s': %s", t->path, strerror(e));
 		}
 		if ((size_t)n < cap) {
 			buf[n] = '\0';
@@ -378,7 +374,7 @@ static int data_step(struct tarsrc *t)
 	la_ssize_t w = archive_write_data(t->a, dst, (size_t)r);
 	if (w != r)
 		return fail(t, "cannot write the tar data of '%s': %s", t->path,
-			    archive_error_string(t->a));
+		            archive_error_string(t->a));
 	t->file_left -= (uint64_t)r;
 	if (t->file_left == 0) {
 		close(t->file_fd);
@@ -388,12 +384,12 @@ static int data_step(struct tarsrc *t)
 }
 
 struct tarsrc *tarsrc_open(const char *dir, tarsrc_warn_cb warn_cb, void *arg, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open context directory '%s': %s", dir,
-			 strerror(errno));
+		         strerror(errno));
 		return NULL;
 	}
 	struct tarsrc *t = calloc(1, sizeof(*t));
@@ -408,7 +404,7 @@ struct tarsrc *tarsrc_open(const char *dir, tarsrc_warn_cb warn_cb, void *arg, c
 	    archive_write_set_bytes_per_block(t->a, 0) != ARCHIVE_OK ||
 	    archive_write_open2(t->a, t, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
 		snprintf(err, errlen, "cannot set up the tar writer: %s",
-			 t->a ? archive_error_string(t->a) : "out of memory");
+		         t->a ? archive_error_string(t->a) : "out of memory");
 		close(fd);
 		tarsrc_free(t);
 		return NULL;
@@ -461,9 +457,15 @@ int tarsrc_fill(struct tarsrc *t, uint8_t *buf, size_t cap, size_t *len)
 	return t->closed && t->spill_len == 0 ? 0 : 1;
 }
 
-const char *tarsrc_error(const struct tarsrc *t) { return t->err; }
+const char *tarsrc_error(const struct tarsrc *t)
+{
+	return t->err;
+}
 
-uint64_t tarsrc_entries(const struct tarsrc *t) { return t->entries; }
+uint64_t tarsrc_entries(const struct tarsrc *t)
+{
+	return t->entries;
+}
 
 void tarsrc_free(struct tarsrc *t)
 {

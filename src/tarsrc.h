@@ -16,7 +16,7 @@ typedef void (*tarsrc_warn_cb)(const char *msg, void *arg);
  * NULL with a reason in err when dir cannot be opened.
  */
 struct tarsrc *tarsrc_open(const char *dir, tarsrc_warn_cb warn, void *arg, char *err,
-			   size_t errlen);
+                           size_t errlen);
 /*
  * Produce up to cap bytes of the stream into buf; *len is set to the bytes
  * written. Returns 1 when more is to come, 0 when the stream is complete
