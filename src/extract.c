@@ -295,7 +295,8 @@ static void on_async(uv_async_t *h)
 	uv_mutex_unlock(&x->mu);
 	if (x->reported)
 		return;
-	if (x->paused && queued <= EXTRACT_LOW_MARK && !done) {
+	/* Once the worker stopped, queued input is dropped: never leave the feeder paused. */
+	if (x->paused && (queued <= EXTRACT_LOW_MARK || done)) {
 		x->paused = false;
 		x->cbs.flow(x, false, x->arg);
 	}

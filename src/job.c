@@ -264,7 +264,11 @@ static void on_kill_timer(uv_timer_t *t)
 
 void job_kill(struct job *j)
 {
-	if (j->finished || j->terming)
+	if (j->finished)
+		return;
+	/* Pipes are read to EOF whatever the client does, or the end never comes. */
+	job_resume_output(j);
+	if (j->terming)
 		return;
 	j->terming = true;
 	log_info(j->conn_id, "%s: stopping the builder (pid %d) and its processes", j->name,

@@ -62,6 +62,7 @@ struct session {
 	uint8_t final[R2K_ERROR_MIN_LEN + 1024];
 };
 
+static void free_stream(uv_handle_t *h);
 static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *arg);
 static void on_drain(struct peer *p, void *arg);
 static void on_peer_closed(struct peer *p, void *arg);
@@ -93,6 +94,11 @@ static void checks_on_request(struct session *s);
 static void checks_on_dockerfile(struct session *s, const char *path);
 static int checks_gate(struct session *s, char *err, size_t errlen);
 
+static void free_stream(uv_handle_t *h)
+{
+	free(h);
+}
+
 int session_error_status(int code)
 {
 	switch (code) {
@@ -110,7 +116,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 {
 	struct session *s = calloc(1, sizeof(*s));
 	if (!s) {
-		uv_close((uv_handle_t *)stream, (uv_close_cb)free);
+		uv_close((uv_handle_t *)stream, free_stream);
 		return;
 	}
 	s->r = r;
@@ -121,7 +127,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 	s->flush_timer.data = s;
 	s->p = peer_new(stream, true, on_frame, s);
 	if (!s->p) {
-		uv_close((uv_handle_t *)stream, (uv_close_cb)free);
+		uv_close((uv_handle_t *)stream, free_stream);
 		s->released = true;
 		runner_conn_remove(r, &s->conn);
 		uv_close((uv_handle_t *)&s->flush_timer, on_timer_closed);
@@ -637,7 +643,10 @@ static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t
 	}
 	s->r->stats.output_bytes += len;
 	peer_buf_send(s->p, which == JOB_STDOUT ? R2K_FRAME_STDOUT : R2K_FRAME_STDERR, buf, len);
-	if (peer_above_high(s->p))
+	/* Backpressure, except while the builder is being killed: then its last output
+	 * (bounded by the pipes) is queued so that a client that stopped reading cannot
+	 * hold the build. */
+	if (peer_above_high(s->p) && !s->cancel_asked && s->st != ST_DONE)
 		job_pause_output(j);
 }
 
