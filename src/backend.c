@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "backend.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,12 +11,16 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "dockerfile.h"
 
 static void pushf(struct strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static struct backend_step *add_step(struct backend_plan *p, const char *name);
 static bool is_loopback(const char *host);
 static void insecure_hosts(const struct build_request *req, struct strlist *out);
 static bool list_has(const struct strlist *l, const char *s);
+static int warmer(const struct runner_config *cfg, const struct build_request *req,
+		  const char *ws, const char *dockerfile, struct backend_plan *p, char *err,
+		  size_t errlen);
 static void kaniko(const struct runner_config *cfg, const struct build_request *req, const char *ws,
                    const char *dockerfile, struct backend_plan *p);
 static void buildah(const struct runner_config *cfg, const struct build_request *req,
@@ -92,6 +97,45 @@ static void insecure_hosts(const struct build_request *req, struct strlist *out)
 		if (!list_has(out, key))
 			strlist_push(out, key);
 	}
+}
+
+/* Kaniko's warmer fills the base-image cache with the Dockerfile's base images. */
+static int warmer(const struct runner_config *cfg, const struct build_request *req,
+		  const char *ws, const char *dockerfile, struct backend_plan *p, char *err,
+		  size_t errlen)
+{
+	char path[4200], lerr[256];
+	struct strlist images = {0};
+	snprintf(path, sizeof(path), "%s/context/%s", ws, dockerfile);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "dockerfile '%s': %s", dockerfile, strerror(errno));
+		return -1;
+	}
+	char *text = malloc(1 << 20);
+	size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	text[n] = 0;
+	int rc = dockerfile_base_images(text, &req->build_args, &images, lerr, sizeof(lerr));
+	free(text);
+	if (rc != 0) {
+		snprintf(err, errlen, "dockerfile '%s': %s", dockerfile, lerr);
+		return -1;
+	}
+	if (images.n) {
+		struct backend_step *s = add_step(p, "kaniko warmer");
+		s->optional = true;
+		strlist_push(&s->argv, cfg->warmer);
+		pushf(&s->argv, "--cache-dir=%s", req->cache_dir ? req->cache_dir : "/cache");
+		for (size_t i = 0; i < images.n; i++)
+			pushf(&s->argv, "--image=%s", images.v[i]);
+	}
+	strlist_free(&images);
+	return 0;
 }
 
 /* The executor's flags, as repo2kaniko's engine passes them. */
@@ -205,10 +249,16 @@ int backend_plan(const struct runner_config *cfg, const struct build_request *re
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (strcmp(cfg->backend, "buildah") == 0)
+	if (strcmp(cfg->backend, "buildah") == 0) {
 		buildah(cfg, req, workspace, dockerfile, build_id, plan);
-	else
+	} else {
+		if ((req->warm || cfg->warm) &&
+		    warmer(cfg, req, workspace, dockerfile, plan, err, errlen) != 0) {
+			backend_plan_free(plan);
+			return -1;
+		}
 		kaniko(cfg, req, workspace, dockerfile, plan);
+	}
 	/* A minimal, explicit environment: nothing else of the runner's leaks through. */
 	const char *path = getenv("PATH"), *home = getenv("HOME");
 	pushf(&plan->env, "PATH=%s",

@@ -2,6 +2,7 @@
 #ifndef R2K_BACKEND_H
 #define R2K_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cli.h"
@@ -11,6 +12,7 @@
 struct backend_step {
 	struct strlist argv;
 	char name[32];
+	bool optional; /* a failure is logged and the next step runs (the Kaniko warmer) */
 };
 
 /*
@@ -30,7 +32,9 @@ struct backend_plan {
 /*
  * Build the plan for req in workspace (WORKSPACE/context holds the context,
  * WORKSPACE/docker the credentials); dockerfile is the normalised path
- * inside the context. Returns 0, or -1 with a reason in err.
+ * inside the context. With Kaniko and warm (request or --warm), a warmer
+ * step for the Dockerfile's base images comes first. Returns 0, or -1 with
+ * a reason in err.
  */
 int backend_plan(const struct runner_config *cfg, const struct build_request *req,
                  const char *workspace, const char *dockerfile, unsigned long build_id,

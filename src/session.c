@@ -659,8 +659,14 @@ static void on_job_exit(struct job *j, int how, int value, void *arg)
 		finish(s);
 		return;
 	}
-	if (how == R2K_EXIT_CODE && value == 0 && !s->cancel_asked &&
-	    s->step + 1 < s->plan.nsteps) {
+	bool ok = how == R2K_EXIT_CODE && value == 0;
+	if (!ok && s->plan.steps[s->step].optional && !s->cancel_asked) {
+		send_log(s, R2K_LOG_WARN, "%s failed (%s %d); building anyway",
+			 s->plan.steps[s->step].name, how == R2K_EXIT_SIGNAL ? "signal" : "status",
+			 value);
+		ok = true;
+	}
+	if (ok && !s->cancel_asked && s->step + 1 < s->plan.nsteps) {
 		s->step++;
 		start_step(s);
 		return;

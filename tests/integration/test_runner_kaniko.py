@@ -117,3 +117,28 @@ def test_no_push_and_defaults(tmp):
                                "--context=dir://%s/context" % wsdir, "--no-push",
                                "--digest-file=%s/digest" % wsdir, "--log-format=text"]
     assert json.loads(rec["config"]) == {"auths": {}}
+
+
+def test_warm_runs_the_warmer_first(tmp):
+    executor, record = builders.recording_executor(tmp)
+    argv_file = os.path.join(tmp, "warmer-argv")
+    warmer = builders.script_executor(tmp, 'printf "%%s\\n" "$0" "$@" > %s; echo warming; exit 1'
+                                      % argv_file, name="warmer")
+    runner = w.Runner("--executor", executor, "--warmer", warmer,
+                      "--workspace", os.path.join(tmp, "ws"))
+    try:
+        dockerfile = (b"ARG BASE=reg.example:5000/base:1\nFROM ${BASE} AS b\nRUN true\n"
+                      b"FROM b\nFROM other.example/x:2\n")
+        data = w.make_tar([("Dockerfile", dockerfile, 0o644)])
+        res = w.build(runner.addr, {"warm": True, "cache_dir": "/cache/dir",
+                                    "build_args": ["BASE=reg.example:5000/base:2"]}, data)
+        assert res.exit is not None and res.exit[:2] == (0, 0), (res.error, runner.log())
+        assert res.stdout.startswith(b"warming\n")
+        assert any("kaniko warmer failed" in text for _, text in res.logs), res.logs
+        assert runner.wait() == 0
+    finally:
+        runner.stop()
+    assert open(argv_file).read().splitlines() == [
+        warmer, "--cache-dir=/cache/dir", "--image=reg.example:5000/base:2",
+        "--image=other.example/x:2"]
+    assert os.path.exists(record)
