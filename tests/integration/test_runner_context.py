@@ -157,3 +157,36 @@ def test_good_context_kept_safe(env):
     assert rec["files"]["loop"] == "link:loop"
     assert rec["files"]["dot/x"].startswith("644:")
     assert os.listdir(env["ws"]) == []
+
+
+def test_sparse_file_keeps_its_holes(env):
+    """A GNU sparse entry: 1 GiB apparent size, a few KiB of data; holes stay holes and
+    only data counts against --max-context-bytes."""
+    import subprocess
+    src = os.path.join(env["dir"], "sparse-src")
+    os.mkdir(src)
+    with open(os.path.join(src, "Dockerfile"), "w") as f:
+        f.write("FROM scratch\n")
+    with open(os.path.join(src, "sparse"), "wb") as f:
+        f.seek(512 << 20)
+        f.write(b"middle" * 1000)
+        f.truncate(1 << 30)
+    data = subprocess.run(["tar", "--sparse", "--format=pax", "-cf", "-", "-C", src, "."],
+                          check=True, capture_output=True).stdout
+    shutil.rmtree(src)
+    assert len(data) < (1 << 20)
+    executor = builders.script_executor(env["dir"], "stat -c '%s %b %B' context/sparse; "
+                                        "dd if=context/sparse bs=1M skip=512 count=1 2>/dev/null | head -c 12",
+                                        name="sparse-executor")
+    runner = w.Runner("--executor", executor, "--workspace", env["ws"], "--max-context-bytes", "1M")
+    try:
+        res = w.build(runner.addr, {}, data)
+        assert res.exit == (0, 0, ""), (res.error, runner.log()[-2000:])
+        first, head = bytes(res.stdout).split(b"\n", 1)
+        size, blocks, bsize = first.split()
+        assert int(size) == 1 << 30
+        assert int(blocks) * int(bsize) < (16 << 20)
+        assert head == b"middlemiddle"
+        assert runner.wait() == 0
+    finally:
+        runner.stop()
