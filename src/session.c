@@ -34,8 +34,8 @@ struct session {
 	struct runner_conn conn;
 	struct runner_build build;
 	struct runner *r;
-	struct peer *p; /* NULL once closed */
-	uv_timer_t flush_timer;
+	struct peer *p;         /* NULL once closed */
+	uv_timer_t flush_timer; /* idle timeout while receiving; then bounds the last flush */
 	enum sstate st;
 	bool preamble_sent;
 	bool have_slot;
@@ -67,6 +67,8 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 static void on_drain(struct peer *p, void *arg);
 static void on_peer_closed(struct peer *p, void *arg);
 static void on_flush_timeout(uv_timer_t *t);
+static void on_idle(uv_timer_t *t);
+static void idle_restart(struct session *s);
 static void on_timer_closed(uv_handle_t *h);
 static void close_now(struct runner_conn *c);
 static void on_runner_cancel(struct runner_build *b, const char *why);
@@ -135,6 +137,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 	}
 	peer_set_drain_cb(s->p, on_drain);
 	log_debug(s->conn.id, "r2k connection");
+	idle_restart(s);
 	if (peer_start(s->p, initial, n) != 0)
 		client_gone(s, "cannot read from the connection");
 }
@@ -290,6 +293,21 @@ static void on_timer_closed(uv_handle_t *h)
 	maybe_free(s);
 }
 
+/* While the runner waits on the client (before CONTEXT_END), silence is bounded. */
+static void idle_restart(struct session *s)
+{
+	if (s->r->cfg->idle_timeout > 0 && s->st < ST_READY && !s->closing)
+		uv_timer_start(&s->flush_timer, on_idle, (uint64_t)(s->r->cfg->idle_timeout * 1000),
+		               0);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	fail(s, R2K_ERR_PROTOCOL, "nothing received from the client for %.0f s (--idle-timeout)",
+	     s->r->cfg->idle_timeout);
+}
+
 static void on_flush_timeout(uv_timer_t *t)
 {
 	struct session *s = t->data;
@@ -354,6 +372,7 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 	preamble(s);
 	if (s->st == ST_DONE)
 		return;
+	idle_restart(s);
 	const char *name = r2k_frame_type_name(f->type);
 	switch (f->type) {
 	case R2K_FRAME_KEEPALIVE: return;
@@ -376,6 +395,7 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 			uint8_t sha[32];
 			r2k_context_end_decode(f, &total, sha);
 			s->st = ST_READY;
+			uv_timer_stop(&s->flush_timer);
 			log_debug(s->conn.id, "CONTEXT_END: %llu bytes", (unsigned long long)total);
 			extract_finish(s->ex, total, sha);
 			return;
@@ -498,10 +518,15 @@ static void on_flow(struct extract *x, bool pause, void *arg)
 	struct session *s = arg;
 	if (!s->p || s->closing)
 		return;
-	if (pause)
+	/* A paused client is not idle: the runner is the one waiting. */
+	if (pause) {
 		peer_pause(s->p);
-	else
+		if (s->st < ST_READY)
+			uv_timer_stop(&s->flush_timer);
+	} else {
 		peer_resume(s->p);
+		idle_restart(s);
+	}
 }
 
 static void on_extracted(struct extract *x, int code, const char *msg, void *arg)
@@ -662,8 +687,8 @@ static void on_job_exit(struct job *j, int how, int value, void *arg)
 	bool ok = how == R2K_EXIT_CODE && value == 0;
 	if (!ok && s->plan.steps[s->step].optional && !s->cancel_asked) {
 		send_log(s, R2K_LOG_WARN, "%s failed (%s %d); building anyway",
-			 s->plan.steps[s->step].name, how == R2K_EXIT_SIGNAL ? "signal" : "status",
-			 value);
+		         s->plan.steps[s->step].name, how == R2K_EXIT_SIGNAL ? "signal" : "status",
+		         value);
 		ok = true;
 	}
 	if (ok && !s->cancel_asked && s->step + 1 < s->plan.nsteps) {

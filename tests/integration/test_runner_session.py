@@ -184,3 +184,19 @@ def test_max_builds_busy(tmp):
         assert res.error[0] == 8, res.error
     finally:
         assert runner.stop() == 0
+
+
+def test_idle_client_during_upload(tmp):
+    executor, record = builders.recording_executor(tmp)
+    ws = os.path.join(tmp, "ws")
+    runner = w.Runner("--executor", executor, "--workspace", ws, "--idle-timeout", "1")
+    try:
+        s = w.connect(runner.addr)
+        s.sendall(w.preamble() + w.request() + w.frame(w.CONTEXT, DOCKERFILE_TAR[:1000]))
+        res = w.read_result(s)
+        s.close()
+        assert res.error[0] == 1 and "--idle-timeout" in res.error[1], res.error
+        assert runner.wait() == 76
+        assert os.listdir(ws) == [] and not os.path.exists(record)
+    finally:
+        runner.stop()
