@@ -200,3 +200,29 @@ def test_idle_client_during_upload(tmp):
         assert os.listdir(ws) == [] and not os.path.exists(record)
     finally:
         runner.stop()
+
+
+def test_concurrent_builds(tmp):
+    executor = builders.script_executor(tmp, "echo start $$; sleep 1; echo end $$; exit 4")
+    ws = os.path.join(tmp, "ws")
+    runner = w.Runner("--executor", executor, "--workspace", ws, "--multiple", "--max-builds", "2")
+    try:
+        socks = []
+        for _ in range(2):
+            s = w.connect(runner.addr)
+            s.sendall(w.preamble() + w.request() + w.frame(w.CONTEXT, DOCKERFILE_TAR) +
+                      w.context_end(DOCKERFILE_TAR))
+            socks.append(s)
+        results = [w.read_result(s) for s in socks]
+        for s in socks:
+            s.close()
+        pids = set()
+        for res in results:
+            assert res.exit == (0, 4, ""), res.error
+            lines = bytes(res.stdout).split(b"\n")
+            assert lines[0].startswith(b"start ") and lines[1] == b"end " + lines[0][6:]
+            pids.add(lines[0])
+        assert len(pids) == 2
+        assert os.listdir(ws) == []
+    finally:
+        assert runner.stop() == 0
