@@ -1,10 +1,12 @@
 /* client.c: r2k client: connect, send the request and context, relay output, exit status. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -101,6 +103,7 @@ static const char *error_name(unsigned code);
 static int error_status(unsigned code);
 static uint64_t now_ms(struct client *c);
 static void free_stream_cb(uv_handle_t *h);
+static void prepare_process(void);
 
 static uint64_t now_ms(struct client *c)
 {
@@ -709,6 +712,27 @@ static void start_connect(struct client *c)
 		         c->addr_text, uv_strerror(rc));
 }
 
+/*
+ * Make sure fds 0-2 are open (else the socket could become "stdout"), and
+ * allow one open directory per level of a deep context.
+ */
+static void prepare_process(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+			if (n >= 0 && n != fd)
+				close(n);
+		}
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int client_main(int argc, char **argv)
 {
 	struct client cl;
@@ -758,7 +782,7 @@ int client_main(int argc, char **argv)
 		return R2K_EXIT_USAGE;
 	}
 
-	signal(SIGPIPE, SIG_IGN);
+	prepare_process();
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	c->loop = &loop;

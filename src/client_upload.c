@@ -70,19 +70,16 @@ struct upload *upload_new(uv_loop_t *loop, const char *context, upload_warn_cb w
 			u->kind = UP_FILE;
 		} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
 			u->kind = UP_PIPE;
-			if (uv_pipe_init(loop, &u->pipe, 0) == 0) {
-				u->pipe.data = u;
-				u->handles++;
-				int rc = uv_pipe_open(&u->pipe, 0);
-				if (rc < 0) {
-					snprintf(err, errlen,
-					         "cannot read the context from stdin: %s",
-					         uv_strerror(rc));
-					uv_close((uv_handle_t *)&u->pipe, NULL);
-					uv_run(loop, UV_RUN_NOWAIT);
-					free(u);
-					return NULL;
-				}
+			uv_pipe_init(loop, &u->pipe, 0);
+			u->pipe.data = u;
+			u->handles++;
+			int rc = uv_pipe_open(&u->pipe, 0);
+			if (rc < 0) {
+				snprintf(err, errlen, "cannot read the context from stdin: %s",
+				         uv_strerror(rc));
+				/* u is freed by the close callback when the loop runs. */
+				uv_close((uv_handle_t *)&u->pipe, close_cb);
+				return NULL;
 			}
 		} else {
 			snprintf(err, errlen,

@@ -1,4 +1,5 @@
 /* tarsrc.c: walk a context directory and emit a pax tar stream in caller-sized pieces. */
+#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include "tarsrc.h"
 
 #include <archive.h>
@@ -33,7 +34,11 @@ struct tarsrc {
 	size_t path_cap;
 	int file_fd; /* regular file whose data is being streamed, or -1 */
 	uint64_t file_left;
-	uint8_t *out; /* the caller's buffer during tarsrc_fill */
+	uint64_t file_off;   /* offset of the next byte to send */
+	uint64_t region_end; /* end of the data or hole region holding file_off */
+	bool region_hole;    /* that region is a hole: send zeros without reading */
+	bool no_holes;       /* the file system cannot tell holes: just read */
+	uint8_t *out;        /* the caller's buffer during tarsrc_fill */
 	size_t out_cap, out_len;
 	uint8_t *spill; /* bytes libarchive produced that did not fit in out */
 	size_t spill_len, spill_off, spill_cap;
@@ -56,6 +61,7 @@ static int write_header(struct tarsrc *t, const struct stat *st, mode_t type, ui
                         const char *link);
 static int next_entry(struct tarsrc *t);
 static int data_step(struct tarsrc *t);
+static void find_region(struct tarsrc *t);
 static int add_regular(struct tarsrc *t, struct level *lv, const char *name);
 static int add_dir(struct tarsrc *t, struct level *lv, const char *name, size_t name_len);
 static int add_symlink(struct tarsrc *t, struct level *lv, const char *name, const struct stat *st);
@@ -263,6 +269,9 @@ static int add_regular(struct tarsrc *t, struct level *lv, const char *name)
 	if (st.st_size > 0) {
 		t->file_fd = fd;
 		t->file_left = (uint64_t)st.st_size;
+		t->file_off = 0;
+		t->region_end = 0;
+		t->no_holes = false;
 	} else {
 		close(fd);
 	}
@@ -355,27 +364,68 @@ static int next_entry(struct tarsrc *t)
 	}
 }
 
-/* Read the next piece of the current file straight into the caller's buffer. */
+/* Find whether file_off lies in a hole or in data, and where that region ends. */
+static void find_region(struct tarsrc *t)
+{
+	uint64_t end = t->file_off + t->file_left;
+	t->region_hole = false;
+	t->region_end = end;
+	if (t->no_holes)
+		return;
+	off_t d = lseek(t->file_fd, (off_t)t->file_off, SEEK_DATA);
+	if (d < 0 && errno == ENXIO) {
+		t->region_hole = true; /* a hole up to the end of the file */
+		return;
+	}
+	if (d < 0) {
+		t->no_holes = true;
+		return;
+	}
+	if ((uint64_t)d > t->file_off) {
+		t->region_hole = true;
+		t->region_end = (uint64_t)d < end ? (uint64_t)d : end;
+		return;
+	}
+	off_t h = lseek(t->file_fd, (off_t)t->file_off, SEEK_HOLE);
+	if (h > (off_t)t->file_off && (uint64_t)h < end)
+		t->region_end = (uint64_t)h;
+}
+
+/*
+ * Put the next piece of the current file straight into the caller's buffer:
+ * read() for data, zeros for holes (a sparse file costs no reads).
+ */
 static int data_step(struct tarsrc *t)
 {
 	size_t room = t->out_cap - t->out_len;
 	size_t n = room < TARSRC_READ_MAX ? room : TARSRC_READ_MAX;
 	if (n > t->file_left)
 		n = (size_t)t->file_left;
+	if (t->file_off >= t->region_end)
+		find_region(t);
+	if (n > t->region_end - t->file_off)
+		n = (size_t)(t->region_end - t->file_off);
 	uint8_t *dst = t->out + t->out_len;
 	ssize_t r;
-	do
-		r = read(t->file_fd, dst, n);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return fail(t, "cannot read context file '%s': %s", t->path, strerror(errno));
-	if (r == 0)
-		return fail(t, "context file '%s' shrank while being read", t->path);
+	if (t->region_hole) {
+		memset(dst, 0, n);
+		r = (ssize_t)n;
+	} else {
+		do
+			r = pread(t->file_fd, dst, n, (off_t)t->file_off);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return fail(t, "cannot read context file '%s': %s", t->path,
+			            strerror(errno));
+		if (r == 0)
+			return fail(t, "context file '%s' shrank while being read", t->path);
+	}
 	la_ssize_t w = archive_write_data(t->a, dst, (size_t)r);
 	if (w != r)
 		return fail(t, "cannot write the tar data of '%s': %s", t->path,
 		            archive_error_string(t->a));
 	t->file_left -= (uint64_t)r;
+	t->file_off += (uint64_t)r;
 	if (t->file_left == 0) {
 		close(t->file_fd);
 		t->file_fd = -1;

@@ -5,6 +5,7 @@ import hashlib
 import io
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -60,13 +61,20 @@ def test_awkward_tree(tmp):
     os.symlink("loop", os.path.join(ctx, "loop"))
     os.symlink(".", os.path.join(ctx, "self"))
     os.mkfifo(os.path.join(ctx, "fifo"))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(os.path.join(ctx, "sock"))
 
-    p, c = build(ctx)
+    try:
+        p, c = build(ctx)
+    finally:
+        sock.close()
     assert p.returncode == 0, p.stderr
     assert c.context_ok
     assert c.tar_error is None
     assert b"skipping FIFO 'fifo'" in p.stderr
+    assert b"skipping socket 'sock'" in p.stderr
     assert c.member("fifo") is None
+    assert c.member("sock") is None
     deep_rel = os.path.relpath(os.path.join(deep, "f" * 50), ctx)
     assert len(deep_rel) > 100
     assert c.member(deep_rel).data == b"deep"

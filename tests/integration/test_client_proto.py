@@ -347,3 +347,27 @@ def test_ctrl_c_while_uploading_from_a_stalled_pipe(ctx):
     assert proc.returncode == 130, err
     assert fr.conns[0].cancelled
     assert b"cancelled before the builder ran" in err
+
+
+def test_json_local_error():
+    p = run_client(["--json", "--runner", "tcp://127.0.0.1:%d" % closed_port(), "--context", "/"])
+    assert p.returncode == 69
+    obj = json.loads(p.stdout.decode().splitlines()[-1])
+    assert obj["error"]["name"] == "CONNECT"
+    assert obj["error"]["origin"] == "client"
+    assert obj["error"]["status"] == 69
+    assert "code" not in obj["error"]
+
+
+def test_progress_only_when_asked(ctx):
+    """auto: stderr is a pipe here, so no progress; always: progress lines appear."""
+    with FakeRunner(scripted(("exit", 0))) as fr:
+        p = subprocess.run([R2K, "client", "--runner", fr.address, "--context", ctx],
+                           capture_output=True, timeout=120)
+    assert p.returncode == 0
+    assert b"context" not in p.stderr
+    with FakeRunner(scripted(("exit", 0))) as fr:
+        p = run_client(["--runner", fr.address, "--context", ctx, "--progress=always"])
+    assert p.returncode == 0
+    assert b"r2k: context sent:" in p.stderr
+    assert b"\x1b[" not in p.stderr  # no terminal escapes when stderr is not a terminal
