@@ -46,33 +46,33 @@ static void test_kaniko_full(void)
 	strlist_push(&req.insecure_registries, "cache.example");
 	req.cache_dir = "/cache";
 	req.push = false;
-	struct registry_cred c = {.registry = "http://plain.example:80/", .auth = "eDp5",
-				  .insecure = true};
+	struct registry_cred c = {
+	        .registry = "http://plain.example:80/", .auth = "eDp5", .insecure = true};
 	req.creds = &c;
 	req.ncreds = 1;
 	CHECK_EQ(backend_plan(&cfg, &req, "/kaniko/r2k/build-1", "d/Dockerfile", 7, &plan, err,
-			      sizeof(err)),
-		 0);
+	                      sizeof(err)),
+	         0);
 	CHECK_EQ(plan.nsteps, 1);
 	const char *want[] = {"/kaniko/executor",
-			      "--dockerfile=/kaniko/r2k/build-1/context/d/Dockerfile",
-			      "--context=dir:///kaniko/r2k/build-1/context",
-			      "--destination=reg.example:5000/a:1",
-			      "--build-arg=A=b=c",
-			      "--label=l=v",
-			      "--custom-platform=linux/arm64",
-			      "--target=t",
-			      "--cache=true",
-			      "--cache-copy-layers=true",
-			      "--cache-run-layers=true",
-			      "--cache-repo=cache.example/c",
-			      "--insecure-registry=cache.example",
-			      "--insecure-registry=plain.example:80",
-			      "--cache-dir=/cache",
-			      "--no-push",
-			      "--digest-file=/kaniko/r2k/build-1/digest",
-			      "--log-format=text",
-			      NULL};
+	                      "--dockerfile=/kaniko/r2k/build-1/context/d/Dockerfile",
+	                      "--context=dir:///kaniko/r2k/build-1/context",
+	                      "--destination=reg.example:5000/a:1",
+	                      "--build-arg=A=b=c",
+	                      "--label=l=v",
+	                      "--custom-platform=linux/arm64",
+	                      "--target=t",
+	                      "--cache=true",
+	                      "--cache-copy-layers=true",
+	                      "--cache-run-layers=true",
+	                      "--cache-repo=cache.example/c",
+	                      "--insecure-registry=cache.example",
+	                      "--insecure-registry=plain.example:80",
+	                      "--cache-dir=/cache",
+	                      "--no-push",
+	                      "--digest-file=/kaniko/r2k/build-1/digest",
+	                      "--log-format=text",
+	                      NULL};
 	check_argv(&plan.steps[0].argv, want);
 	CHECK_EQ(plan.cleanup.n, 0);
 	CHECK_EQ(plan.env.n, 3);
@@ -102,23 +102,45 @@ static void test_buildah(void)
 	strlist_push(&req.build_args, "A=1");
 	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, &plan, err, sizeof(err)), 0);
 	CHECK_EQ(plan.nsteps, 3);
-	const char *build[] = {"/usr/bin/buildah", "--storage-driver=vfs", "build",
-			       "--isolation=chroot", "-f", "/tmp/w/context/Dockerfile", "-t",
-			       "127.0.0.1:5000/a:1", "--build-arg=A=1",
-			       "--authfile=/tmp/w/docker/config.json", "--tls-verify=false",
-			       "/tmp/w/context", NULL};
+	const char *build[] = {"/usr/bin/buildah",
+	                       "--storage-driver=vfs",
+	                       "build",
+	                       "--isolation=chroot",
+	                       "-f",
+	                       "/tmp/w/context/Dockerfile",
+	                       "-t",
+	                       "127.0.0.1:5000/a:1",
+	                       "--build-arg=A=1",
+	                       "--authfile=/tmp/w/docker/config.json",
+	                       "--tls-verify=false",
+	                       "/tmp/w/context",
+	                       NULL};
 	check_argv(&plan.steps[0].argv, build);
-	const char *push1[] = {"/usr/bin/buildah", "--storage-driver=vfs", "push",
-			       "--authfile=/tmp/w/docker/config.json", "--tls-verify=false",
-			       "--digestfile=/tmp/w/digest", "127.0.0.1:5000/a:1",
-			       "docker://127.0.0.1:5000/a:1", NULL};
+	const char *push1[] = {"/usr/bin/buildah",
+	                       "--storage-driver=vfs",
+	                       "push",
+	                       "--authfile=/tmp/w/docker/config.json",
+	                       "--tls-verify=false",
+	                       "--digestfile=/tmp/w/digest",
+	                       "127.0.0.1:5000/a:1",
+	                       "docker://127.0.0.1:5000/a:1",
+	                       NULL};
 	check_argv(&plan.steps[1].argv, push1);
-	const char *push2[] = {"/usr/bin/buildah", "--storage-driver=vfs", "push",
-			       "--authfile=/tmp/w/docker/config.json", "--digestfile=/tmp/w/digest",
-			       "127.0.0.1:5000/a:1", "docker://reg.example/a:latest", NULL};
+	const char *push2[] = {"/usr/bin/buildah",
+	                       "--storage-driver=vfs",
+	                       "push",
+	                       "--authfile=/tmp/w/docker/config.json",
+	                       "--digestfile=/tmp/w/digest",
+	                       "127.0.0.1:5000/a:1",
+	                       "docker://reg.example/a:latest",
+	                       NULL};
 	check_argv(&plan.steps[2].argv, push2);
-	const char *rmi[] = {"/usr/bin/buildah", "--storage-driver=vfs", "rmi", "-f",
-			     "127.0.0.1:5000/a:1", NULL};
+	const char *rmi[] = {"/usr/bin/buildah",
+	                     "--storage-driver=vfs",
+	                     "rmi",
+	                     "-f",
+	                     "127.0.0.1:5000/a:1",
+	                     NULL};
 	check_argv(&plan.cleanup, rmi);
 	backend_plan_free(&plan);
 

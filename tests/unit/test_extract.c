@@ -34,7 +34,7 @@ static void on_done(struct extract *x, int code, const char *msg, void *arg)
 
 /* Append one entry to an archive being written. */
 static void add(struct archive *a, const char *name, mode_t type, mode_t perm, const char *data,
-		const char *link, const char *hardlink)
+                const char *link, const char *hardlink)
 {
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, name);
@@ -77,7 +77,7 @@ static size_t make_archive(unsigned char *buf, size_t cap, bool gz)
 
 /* Run one extraction of buf in chunks of step bytes; total/sha as given or computed. */
 static void run(const char *root, const unsigned char *buf, size_t n, size_t step, bool bad_sum,
-		size_t cancel_at, struct outcome *o)
+                size_t cancel_at, struct outcome *o)
 {
 	uv_loop_t loop;
 	char err[256];
