@@ -34,13 +34,17 @@ struct session {
 	struct runner_conn conn;
 	struct runner_build build;
 	struct runner *r;
-	struct peer *p;         /* NULL once closed */
+	struct peer *p;      /* NULL once closed */
+	uv_stream_t *stream; /* the peer's stream, for the final half-close */
+	uv_shutdown_t shut;
 	uv_timer_t flush_timer; /* idle timeout while receiving; then bounds the last flush */
 	enum sstate st;
 	bool preamble_sent;
 	bool have_slot;
 	bool client_gone; /* the connection ended or failed */
 	bool closing;     /* peer_close requested */
+	bool read_ended;  /* the peer reported its end (EOF, error) */
+	bool lingering;   /* last frame sent, write side shut: reading until the client closes */
 	bool timer_closed;
 	bool released;     /* slot given back, workspace removed */
 	bool cancel_asked; /* CANCEL, or the runner cancelled: report the builder's end */
@@ -81,6 +85,8 @@ static void send_log(struct session *s, int level, const char *fmt, ...)
 static void client_gone(struct session *s, const char *why);
 static void finish(struct session *s);
 static void close_peer(struct session *s);
+static void linger(struct session *s);
+static void on_shutdown(uv_shutdown_t *req, int status);
 static void stop_work(struct session *s);
 static void maybe_free(struct session *s);
 static void on_flow(struct extract *x, bool pause, void *arg);
@@ -122,6 +128,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 		return;
 	}
 	s->r = r;
+	s->stream = stream;
 	s->start_ms = uv_now(r->loop);
 	msg_request_init(&s->req);
 	runner_conn_add(r, &s->conn, close_now);
@@ -222,6 +229,29 @@ static void close_peer(struct session *s)
 	peer_close(s->p, on_peer_closed);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+}
+
+/*
+ * After the last frame: shut our write side (the client sees EOF after it)
+ * and keep reading, discarding, until the client closes, bounded by the
+ * flush timer. Closing at once with unread input would reset the connection
+ * and could destroy the last frame before the client reads it.
+ */
+static void linger(struct session *s)
+{
+	if (!s->p || s->closing)
+		return;
+	if (s->read_ended || s->client_gone || uv_shutdown(&s->shut, s->stream, on_shutdown) != 0) {
+		close_peer(s);
+		return;
+	}
+	s->lingering = true;
+	peer_resume(s->p);
+	uv_timer_start(&s->flush_timer, on_flush_timeout, FLUSH_TIMEOUT_MS, 0);
+}
+
 /*
  * The outcome is decided: stop extraction and the builder; once they are
  * gone remove the workspace, send the last frame, close, release the slot.
@@ -258,7 +288,7 @@ static void finish(struct session *s)
 		preamble(s);
 		peer_send(s->p, s->final_type, s->final, s->final_len);
 	}
-	close_peer(s);
+	linger(s);
 	if (s->have_slot) {
 		s->have_slot = false;
 		double secs = (double)(uv_now(s->r->loop) - s->start_ms) / 1000.0;
@@ -311,7 +341,8 @@ static void on_idle(uv_timer_t *t)
 static void on_flush_timeout(uv_timer_t *t)
 {
 	struct session *s = t->data;
-	log_warn(s->conn.id, "client does not read: dropping the last frames");
+	log_warn(s->conn.id, "client did not take its last frames and close within %d s: closing",
+	         FLUSH_TIMEOUT_MS / 1000);
 	if (s->p)
 		peer_abort(s->p, on_peer_closed);
 }
@@ -322,7 +353,8 @@ static void close_now(struct runner_conn *c)
 	struct session *s = (struct session *)((char *)c - offsetof(struct session, conn));
 	if (s->st != ST_DONE)
 		fail(s, R2K_ERR_SHUTDOWN, "runner is shutting down");
-	close_peer(s);
+	else if (!s->lingering) /* a lingering close is already bounded by its timer */
+		close_peer(s);
 }
 
 /* SIGTERM/SIGINT or the shutdown grace period: stop this build. */
@@ -349,6 +381,12 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 {
 	struct session *s = arg;
 	if (!f) {
+		s->read_ended = true;
+		if (s->lingering) {
+			log_debug(s->conn.id, "client closed: %s", peer_strerror(err));
+			close_peer(s);
+			return;
+		}
 		if (err == R2K_FRAME_EVERSION) {
 			preamble(s);
 			peer_send_error(p, R2K_ERR_VERSION,

@@ -190,3 +190,45 @@ def test_sparse_file_keeps_its_holes(env):
         assert runner.wait() == 0
     finally:
         runner.stop()
+
+
+def test_refused_while_client_still_sends(env):
+    """The ERROR reaches a client that is still uploading a large context (no reset)."""
+    import threading
+    head = tar_of((info("../x"), b"x"))[:-1024]  # no end-of-archive blocks
+    s = w.connect(env["runner"].addr)
+    s.sendall(w.preamble() + w.request())
+    sent = {"error": None}
+
+    def upload():
+        try:
+            s.sendall(w.frame(w.CONTEXT, head))
+            block = w.frame(w.CONTEXT, b"\0" * (1 << 20))
+            for _ in range(300):
+                s.sendall(block)
+        except OSError as e:
+            sent["error"] = e
+
+    t = threading.Thread(target=upload)
+    t.start()
+    res = w.read_result(s)
+    t.join(120)
+    s.close()
+    assert res.error is not None and res.error[0] == 4, (res.closed, sent)
+    assert "name leaves the workspace" in res.error[1]
+    assert os.listdir(env["ws"]) == []
+
+
+def test_refused_then_client_finishes_sending(env):
+    """A client that writes its whole upload before reading still gets the ERROR: after
+    the last frame the runner drains and discards input until the client closes."""
+    head = tar_of((info("../x"), b"x"))[:-1024]
+    s = w.connect(env["runner"].addr, timeout=120)
+    s.sendall(w.preamble() + w.request() + w.frame(w.CONTEXT, head))
+    block = w.frame(w.CONTEXT, b"\0" * (1 << 20))
+    for _ in range(64):
+        s.sendall(block)
+    res = w.read_result(s)
+    s.close()
+    assert res.error is not None and res.error[0] == 4, res.closed
+    assert "'../x': name leaves the workspace" in res.error[1]
