@@ -214,7 +214,7 @@ static void stop_work(struct session *s)
 {
 	if (s->ex)
 		extract_cancel(s->ex);
-	if (s->job)
+	if (s->job && !s->job_is_cleanup) /* buildah rmi is left to finish */
 		job_kill(s->job);
 }
 
@@ -388,15 +388,9 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 			return;
 		}
 		if (err == R2K_FRAME_EVERSION) {
-			preamble(s);
-			peer_send_error(p, R2K_ERR_VERSION,
-			                "runner speaks protocol version %d, client sent %u",
-			                R2K_PROTO_VERSION, (unsigned)peer_version(p));
-			log_info(s->conn.id, "client speaks protocol version %u",
-			         (unsigned)peer_version(p));
-			s->st = ST_DONE;
-			s->status = R2K_EXIT_PROTOCOL;
-			finish(s);
+			fail(s, R2K_ERR_VERSION,
+			     "runner speaks protocol version %d, client sent %u", R2K_PROTO_VERSION,
+			     (unsigned)peer_version(p));
 		} else if (err == R2K_FRAME_EMAGIC) {
 			log_info(s->conn.id, "closing: %s", peer_strerror(err));
 			client_gone(s, "bad magic");
