@@ -67,6 +67,7 @@ struct session {
 };
 
 static void free_stream(uv_handle_t *h);
+static void preamble(struct session *s);
 static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *arg);
 static void on_drain(struct peer *p, void *arg);
 static void on_peer_closed(struct peer *p, void *arg);
@@ -145,8 +146,14 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 	peer_set_drain_cb(s->p, on_drain);
 	log_debug(s->conn.id, "r2k connection");
 	idle_restart(s);
-	if (peer_start(s->p, initial, n) != 0)
+	if (peer_start(s->p, initial, n) != 0) {
 		client_gone(s, "cannot read from the connection");
+		return;
+	}
+	/* A valid preamble among the first bytes is answered at once (else with the first frame).
+	 */
+	if (s->p && !s->read_ended && peer_version(s->p) == R2K_PROTO_VERSION)
+		preamble(s);
 }
 
 /* Our preamble goes out before the first frame we send. */

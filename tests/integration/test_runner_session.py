@@ -226,3 +226,15 @@ def test_concurrent_builds(tmp):
         assert os.listdir(ws) == []
     finally:
         assert runner.stop() == 0
+
+
+def test_preamble_answered_before_any_frame(multi):
+    s = w.connect(multi.addr)
+    s.sendall(w.preamble())
+    assert w.recv_exact(s, 12) == w.preamble()
+    s.sendall(w.request() + w.frame(w.CONTEXT, DOCKERFILE_TAR) + w.context_end(DOCKERFILE_TAR))
+    res = w.Result()
+    res.preamble = b"read"
+    res = w.read_result(s, res)
+    s.close()
+    assert res.exit[:2] == (0, 0), res.error
