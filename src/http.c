@@ -201,7 +201,7 @@ static void feed(struct http_conn *c, const char *data, size_t n)
 		start_closing(c);
 		return;
 	}
-	int status = err == HPE_USER && c->refuse ? c->refuse : 400;
+	int status = c->refuse ? c->refuse : 400;
 	const char *why = llhttp_get_error_reason(&c->parser);
 	char body[256];
 	int blen = snprintf(body, sizeof(body), "%s\n", why && *why ? why : llhttp_errno_name(err));
