@@ -37,7 +37,8 @@ $(FUZZ_BUILD)/Makefile: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DR2K_FUZZ=ON >/dev/null
 
 fuzz: $(FUZZ_BUILD)/Makefile
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets >$(FUZZ_BUILD)/build.log 2>&1 \
+	  || { cat $(FUZZ_BUILD)/build.log; exit 1; }
 	@scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 fuzz-smoke:

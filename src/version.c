@@ -24,7 +24,7 @@ int version_main(int argc, char **argv)
 	printf("%-12s %-24s %s\n", "libuv", uvb, uv_version_string());
 	printf("%-12s %-24s %s\n", "libcurl", LIBCURL_VERSION, cv->version);
 	printf("%-12s %-24s %s\n", "libarchive", ARCHIVE_VERSION_ONLY_STRING,
-	       archive_version_string() + sizeof("libarchive ") - 1);
+	       &archive_version_string()[sizeof("libarchive ") - 1]);
 	char cj[32];
 	snprintf(cj, sizeof(cj), "%d.%d.%d", CJSON_VERSION_MAJOR, CJSON_VERSION_MINOR,
 		 CJSON_VERSION_PATCH);
@@ -33,8 +33,8 @@ int version_main(int argc, char **argv)
 	snprintf(lh, sizeof(lh), "%d.%d.%d", LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR,
 		 LLHTTP_VERSION_PATCH);
 	printf("%-12s %-24s %s\n", "llhttp", lh, "(linked statically)");
-	printf("%-12s %-24s %s\n", "OpenSSL", OPENSSL_VERSION_TEXT + sizeof("OpenSSL ") - 1,
-	       OpenSSL_version(OPENSSL_VERSION) + sizeof("OpenSSL ") - 1);
+	printf("%-12s %-24s %s\n", "OpenSSL", &OPENSSL_VERSION_TEXT[sizeof("OpenSSL ") - 1],
+	       &OpenSSL_version(OPENSSL_VERSION)[sizeof("OpenSSL ") - 1]);
 	printf("protocol     %d\n", R2K_PROTO_VERSION);
 	return 0;
 }
