@@ -78,13 +78,17 @@ class Runner:
         return rc
 
     def stop(self, timeout=60):
+        """End the runner (SIGINT) if it still runs; fail on any sanitizer report."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
-            return self.wait(timeout)
+            rc = self.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.wait(timeout)
+            rc = self.wait(timeout)
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in self.log, "sanitizer report:\n" + self.log
+        return rc
 
     def __enter__(self):
         return self
