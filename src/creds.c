@@ -13,23 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool is_hub(const char *host, size_t len);
+#include "registry.h"
+
 static bool key_char_ok(char c);
 static char *b64(const char *a, const char *b);
 static void wipe(void *p, size_t n);
 
-/* Whether host[0..len) names Docker Hub. */
-static bool is_hub(const char *host, size_t len)
-{
-	static const char *const aliases[] = {"docker.io", "index.docker.io",
-	                                      "registry-1.docker.io"};
-	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
-		if (strlen(aliases[i]) == len && strncasecmp(host, aliases[i], len) == 0)
-			return true;
-	return false;
-}
-
-/* Characters allowed in a host[:port] key (IPv6 literals included). */
+/* Characters allowed in a host[:port] key (IPv6 literals included): nothing to escape in JSON. */
 static bool key_char_ok(char c)
 {
 	return isalnum((unsigned char)c) || c == '.' || c == '-' || c == ':' || c == '_' ||
@@ -38,30 +28,13 @@ static bool key_char_ok(char c)
 
 int creds_registry_key(const char *registry, char *out, size_t outlen)
 {
-	const char *s = registry;
-	if (!s)
+	if (!registry || registry_key(registry, out, outlen) != 0)
 		return -1;
-	if (strncasecmp(s, "https://", 8) == 0)
-		s += 8;
-	else if (strncasecmp(s, "http://", 7) == 0)
-		s += 7;
-	size_t len = strcspn(s, "/");
-	if (len == 0)
-		return -1;
-	if (is_hub(s, len)) {
-		if (outlen < sizeof(CREDS_DOCKER_HUB_KEY))
-			return -1;
-		memcpy(out, CREDS_DOCKER_HUB_KEY, sizeof(CREDS_DOCKER_HUB_KEY));
+	if (strcmp(out, REGISTRY_HUB_KEY) == 0)
 		return 0;
-	}
-	if (len + 1 > outlen)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (!key_char_ok(s[i]))
+	for (const char *p = out; *p; p++)
+		if (!key_char_ok(*p))
 			return -1;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	out[len] = 0;
 	return 0;
 }
 

@@ -6,11 +6,12 @@
 
 #include "msg.h"
 
-/* The Docker Hub key in config.json. */
+/* The Docker Hub key in config.json (REGISTRY_HUB_KEY). */
 #define CREDS_DOCKER_HUB_KEY "https://index.docker.io/v1/"
 
 /*
- * Normalise a registry as given in a request (host[:port], URL, Docker Hub
+ * registry_key() (registry.h) plus a check that the key needs no JSON
+ * escaping. Normalise a registry as given in a request (host[:port], URL, Docker Hub
  * alias) to its config.json key: Docker Hub aliases become
  * CREDS_DOCKER_HUB_KEY, anything else the bare host[:port] (scheme, path and
  * trailing slash dropped). Returns 0, or -1 when registry is empty or out

@@ -1,0 +1,349 @@
+"""r2k client: exit statuses, output relaying, --json, protocol failures, cancellation."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
+from clientrun import R2K, closed_port, run_client  # noqa: E402
+import fakerunner  # noqa: E402
+from fakerunner import CANCEL, FakeRunner, encode_preamble, scripted  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    d = tempfile.mkdtemp(prefix="r2k-proto-")
+    with open(os.path.join(d, "Dockerfile"), "w") as f:
+        f.write("FROM scratch\n")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run(ctx, handler, *extra, **kw):
+    with FakeRunner(handler) as fr:
+        p = run_client(["--runner", fr.address, "--context", ctx] + list(extra), **kw)
+    return p, fr
+
+
+def test_exit_code_and_streams_kept_apart(ctx):
+    p, fr = run(ctx, scripted(("stdout", b"STEP 1/2\n"), ("stderr", b"warn\n"),
+                              ("stdout", b"STEP 2/2\n"), ("exit", 3)))
+    assert p.returncode == 3
+    assert p.stdout == b"STEP 1/2\nSTEP 2/2\n"
+    assert b"warn\n" in p.stderr
+    assert b"STEP" not in p.stderr
+    assert b"r2k: " in p.stderr and b"status 3" in p.stderr
+
+
+def test_success_prints_digest(ctx):
+    p, _ = run(ctx, scripted(("exit", 0, "sha256:" + "a" * 64)))
+    assert p.returncode == 0
+    assert p.stdout == b""
+    assert b"sha256:" + b"a" * 64 in p.stderr
+
+
+def test_killed_by_signal(ctx):
+    p, _ = run(ctx, scripted(("signal", 9)))
+    assert p.returncode == 137
+    assert b"signal 9" in p.stderr
+
+
+@pytest.mark.parametrize("code,status", [(1, 76), (2, 76), (3, 77), (4, 65), (5, 77), (6, 77),
+                                         (7, 70), (8, 130), (9, 70), (10, 77), (99, 70)])
+def test_error_codes(ctx, code, status):
+    msg = "context entry '../x': name leaves the workspace (%d)" % code
+    p, _ = run(ctx, scripted(("error", code, msg)))
+    assert p.returncode == status, p.stderr
+    assert msg.encode() in p.stderr
+    assert p.stderr.startswith(b"r2k: ")
+
+
+def test_error_before_context_is_read(ctx):
+    """The runner refuses the request while the context is still on its way."""
+    p, _ = run(ctx, scripted(before_context=(("error", 5, "runner busy: 4 builds running"),)))
+    assert p.returncode == 77
+    assert b"runner busy" in p.stderr
+
+
+def test_log_check_keepalive(ctx):
+    check = {"target": "localhost:5000", "kind": "reachability", "status": "ok",
+             "passed": True, "detail": "HTTP 200", "latency_ms": 1.2}
+    bad = dict(check, kind="auth", status="bad_credentials", passed=False, detail="401")
+    p, _ = run(ctx, scripted(("raw", fakerunner.encode_frame(fakerunner.KEEPALIVE)),
+                             ("log", 2, "pulling base image"), ("log", 1, "slow registry"),
+                             ("log", 3, "debug detail"), ("check", check), ("check", bad),
+                             ("exit", 0)))
+    assert p.returncode == 0
+    lines = p.stderr.decode().splitlines()
+    assert "r2k: pulling base image" in lines
+    assert "r2k: warning: slow registry" in lines
+    assert not any("debug detail" in line for line in lines)
+    assert any(line.startswith("r2k: ") and "reachability" in line and "localhost:5000" in line
+               for line in lines)
+    assert any("FAILED" in line and "bad_credentials" in line for line in lines)
+
+
+def test_json_lines(ctx):
+    check = {"target": "localhost:5000", "kind": "push", "status": "ok", "passed": True,
+             "detail": "", "latency_ms": 3}
+    p, _ = run(ctx, scripted(("stdout", b"hello \xc3"), ("stdout", b"\xa9 world\n"),
+                             ("stderr", b"bin\xff\x00ary"), ("log", 2, "info line"),
+                             ("check", check), ("exit", 4, "sha256:beef")), "--json")
+    assert p.returncode == 4
+    objs = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    streams = [o for o in objs if "stream" in o]
+    out = "".join(o["data"] for o in streams if o["stream"] == "stdout")
+    assert out == "hello \u00e9 world\n"  # a character split across frames is kept whole
+    err = [o for o in streams if o["stream"] == "stderr"]
+    import base64
+    assert base64.b64decode(err[0]["data_base64"]) == b"bin\xff\x00ary"
+    assert {"log": {"level": "info", "origin": "runner", "message": "info line"}} in objs
+    assert {"check": check} in objs
+    assert objs[-1] == {"exit": {"code": 4, "digest": "sha256:beef", "status": 4}}
+
+
+def test_json_error_and_signal(ctx):
+    p, _ = run(ctx, scripted(("error", 6, "preflight: push to x denied")), "--json")
+    assert p.returncode == 77
+    last = json.loads(p.stdout.decode().splitlines()[-1])
+    assert last == {"error": {"code": 6, "name": "PREFLIGHT", "origin": "runner",
+                              "message": "preflight: push to x denied", "status": 77}}
+    p, _ = run(ctx, scripted(("signal", 15)), "--json")
+    assert p.returncode == 143
+    assert json.loads(p.stdout.decode().splitlines()[-1]) == {"exit": {"signal": 15,
+                                                                       "status": 143}}
+
+
+def test_large_output_to_a_pipe(ctx):
+    """20 MiB of builder output reaches stdout intact, in order."""
+    chunks = [os.urandom(60000) for _ in range(350)]
+    p, _ = run(ctx, scripted(*[("stdout", c) for c in chunks], ("exit", 0)))
+    assert p.returncode == 0
+    assert hashlib.sha256(p.stdout).digest() == hashlib.sha256(b"".join(chunks)).digest()
+
+
+def test_slow_stdout_reader(ctx):
+    """A reader that takes its time still gets every byte."""
+    data = [os.urandom(65536) for _ in range(64)]
+    with FakeRunner(scripted(*[("stdout", c) for c in data], ("exit", 0))) as fr:
+        proc = subprocess.Popen([R2K, "client", "--progress=never", "--runner", fr.address,
+                                 "--context", ctx], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        got = bytearray()
+        while True:
+            b = proc.stdout.read(8192)
+            if not b:
+                break
+            got += b
+            if len(got) < (1 << 20):
+                time.sleep(0.002)
+        proc.wait(120)
+        proc.stderr.close()
+        proc.stdout.close()
+    assert proc.returncode == 0
+    assert bytes(got) == b"".join(data)
+
+
+def version_handler(send_error):
+    def handler(conn):
+        conn.read_frame()  # the REQUEST
+        conn.send_raw(encode_preamble(2))
+        if send_error:
+            conn.send_error(2, "runner speaks protocol version 2, client sent 1")
+        conn.close()
+    return handler
+
+
+def test_version_mismatch_with_message(ctx):
+    p, _ = run(ctx, version_handler(True))
+    assert p.returncode == 76
+    assert b"runner speaks protocol version 2, client sent 1" in p.stderr
+
+
+def test_version_mismatch_without_message(ctx):
+    p, _ = run(ctx, version_handler(False))
+    assert p.returncode == 76
+    assert b"protocol version 2" in p.stderr
+
+
+def test_bad_magic(ctx):
+    def handler(conn):
+        conn.read_frame()
+        conn.send_raw(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        conn.close()
+    p, _ = run(ctx, handler)
+    assert p.returncode == 76
+    assert b"does not speak the r2k protocol" in p.stderr
+
+
+def test_runner_closes_mid_stream(ctx):
+    big = tempfile.mkdtemp(prefix="r2k-big-")
+    try:
+        with open(os.path.join(big, "blob"), "wb") as f:
+            f.write(os.urandom(8 << 20))
+
+        def handler(conn):
+            conn.read_request()
+            conn.send_preamble()
+            conn.read_frame()  # one CONTEXT frame, then hang up
+            conn.sock.close()
+        p, _ = run(big, handler)
+    finally:
+        shutil.rmtree(big)
+    assert p.returncode == 76
+    assert b"lost" in p.stderr or b"closed" in p.stderr
+
+
+def test_runner_closes_after_context(ctx):
+    p, _ = run(ctx, scripted(("stdout", b"partial"), ("close",)))
+    assert p.returncode == 76
+    assert p.stdout == b"partial"
+
+
+def test_runner_sends_client_frame(ctx):
+    p, _ = run(ctx, scripted(("raw", fakerunner.encode_frame(fakerunner.CONTEXT, b"x")),
+                             ("exit", 0)))
+    assert p.returncode == 76
+    assert b"CONTEXT" in p.stderr
+
+
+def test_runner_sends_oversized_frame(ctx):
+    p, _ = run(ctx, scripted(("raw", b"\x02\x02\x00\x00\x7f\x00\x00\x00"), ("exit", 0)))
+    assert p.returncode == 76
+    assert b"protocol error" in p.stderr
+
+
+def test_cannot_connect():
+    port = closed_port()
+    p = run_client(["--runner", "tcp://127.0.0.1:%d" % port, "--context", "/"])
+    assert p.returncode == 69
+    assert b"cannot connect" in p.stderr and str(port).encode() in p.stderr
+
+
+def test_cannot_connect_unix():
+    p = run_client(["--runner", "unix:///nonexistent/r2k.sock", "--context", "/"])
+    assert p.returncode == 69
+
+
+def test_unix_socket_and_env_address(ctx):
+    d = tempfile.mkdtemp(prefix="r2k-sock-")
+    try:
+        with FakeRunner(scripted(("stdout", b"via unix\n"), ("exit", 0)),
+                        unix_path=os.path.join(d, "r.sock")) as fr:
+            p = run_client(["--context", ctx], env={"R2K_RUNNER": fr.address})
+    finally:
+        shutil.rmtree(d)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"via unix\n"
+
+
+def test_ipv6_and_names(ctx):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        fr = FakeRunner(scripted(("exit", 0)), ipv6=True)
+    except OSError:
+        pytest.skip("no ::1")
+    with fr:
+        p = run_client(["--runner", fr.address, "--context", ctx])
+    assert p.returncode == 0, p.stderr
+    with FakeRunner(scripted(("exit", 5))) as fr:
+        port = fr.address.rsplit(":", 1)[1]
+        p = run_client(["--runner", "tcp://localhost:%s" % port, "--context", ctx])
+    assert p.returncode == 5, p.stderr
+
+
+def test_usage_errors():
+    assert run_client(["--no-such-option"]).returncode == 2
+    p = run_client(["--context", "/"])
+    assert p.returncode == 2 and b"R2K_RUNNER" in p.stderr
+    assert run_client(["--runner", "ftp://x:1"]).returncode == 2
+    assert run_client(["--runner", "tcp://127.0.0.1:1", "--progress", "sometimes"]).returncode == 2
+
+
+def cancel_handler(answer):
+    def handler(conn):
+        conn.read_request()
+        conn.send_preamble()
+        conn.read_context(inspect=False)
+        conn.send_stdout(b"building\n")
+        if conn.wait_for(CANCEL) and answer:
+            conn.send_exit(signal=15)
+        else:
+            time.sleep(30)
+        conn.close()
+    return handler
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_sends_cancel(ctx, sig, status):
+    with FakeRunner(cancel_handler(True)) as fr:
+        proc = subprocess.Popen([R2K, "client", "--progress=never", "--runner", fr.address,
+                                 "--context", ctx], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        assert proc.stdout.readline() == b"building\n"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    assert fr.conns[0].cancelled
+    assert proc.returncode == status, err
+    assert b"cancel" in err
+
+
+def test_second_ctrl_c_quits_at_once(ctx):
+    fr = FakeRunner(cancel_handler(False)).start()
+    try:
+        proc = subprocess.Popen([R2K, "client", "--progress=never", "--runner", fr.address,
+                                 "--context", ctx], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        assert proc.stdout.readline() == b"building\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr.readline().startswith(b"r2k: cancelling")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=5)
+        assert proc.returncode == 130
+        for _ in range(100):
+            if fr.conns[0].cancelled:
+                break
+            time.sleep(0.1)
+        assert fr.conns[0].cancelled
+    finally:
+        fr.sock.close()
+
+
+def test_ctrl_c_while_uploading_from_a_stalled_pipe(ctx):
+    """stdin never ends: Ctrl-C still cancels (the loop is not blocked on stdin)."""
+    import threading
+    got_request = threading.Event()
+
+    def handler(conn):
+        conn.read_request()
+        conn.send_preamble()
+        got_request.set()
+        conn.wait_for(CANCEL)
+        conn.send_error(8, "cancelled before the builder ran")
+        conn.close()
+    r, w = os.pipe()
+    try:
+        with FakeRunner(handler) as fr:
+            proc = subprocess.Popen([R2K, "client", "--progress=never", "--runner", fr.address,
+                                     "--context", "-"], stdin=r, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            os.write(w, b"\0" * 1024)
+            assert got_request.wait(60)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert proc.returncode == 130, err
+    assert fr.conns[0].cancelled
+    assert b"cancelled before the builder ran" in err
