@@ -180,8 +180,9 @@ def test_metrics_counters_move(runner, tmp_path):
     proto = lambda f, p: metric(f, "r2k_connections_total", protocol=p)  # noqa: E731
     # One connection of each protocol.
     s = connect(runner.addr)
-    s.sendall(b"\x89R2K\r\n\x1a\n\x00\x01\x00\x00")
-    read_all(s)
+    # Preamble, then a CONTEXT frame where REQUEST must come first: ERROR 1 and close.
+    s.sendall(b"\x89R2K\r\n\x1a\n\x00\x01\x00\x00" + b"\x01\x02\x00\x00\x00\x00\x00\x00")
+    assert read_all(s).startswith(b"\x89R2K")
     s.close()
     text, ok = legacy_build(runner.addr, ["/nonexistent/executor"])
     assert not ok and "refused" in text
