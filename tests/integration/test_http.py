@@ -8,7 +8,7 @@ import threading
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
-from runnerproc import (Runner, connect, get_metrics, http_get, legacy_build, metric,  # noqa
+from runnerproc import (remove_tmp_path, Runner, connect, get_metrics, http_get, legacy_build, metric,  # noqa
                         parse_prometheus, read_all, read_response, wait_for)
 
 BLOCKING_EXECUTOR = """#!/bin/sh

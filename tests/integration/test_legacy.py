@@ -10,7 +10,7 @@ import threading
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
-from runnerproc import Runner, connect, get_metrics, legacy_build, metric, read_all, wait_for  # noqa
+from runnerproc import remove_tmp_path, Runner, connect, get_metrics, legacy_build, metric, read_all, wait_for  # noqa
 
 # Stand-in executor: records its argv, environment and config.json, writes both streams.
 EXECUTOR = r"""#!/bin/sh

@@ -13,7 +13,7 @@ SRC = os.environ.get("R2K_SOURCE_DIR", ".")
 LIB = os.path.join(SRC, "tests", "lib")
 STANDIN = os.path.join(LIB, "repo2docker_standin")
 sys.path.insert(0, LIB)
-from runnerproc import R2K, Runner  # noqa: E402
+from runnerproc import R2K, Runner, remove_tmp_path  # noqa: E402,F401
 
 PY = sys.executable
 
@@ -266,3 +266,60 @@ except BuildError as exc:
     assert "context files: Dockerfile" in text and "pushed" in text
     assert "--destination" in text and "localhost:5000/app:1" in text
     assert res["failed"] == 4
+
+
+@pytest.mark.skipif(not (HAVE_CLIENT and HAVE_SESSION) or not shutil.which("buildah")
+                    or os.geteuid() != 0,
+                    reason="needs the real client and session, buildah and root")
+def test_end_to_end_buildah_and_registry(site, tmp_path):
+    """repo2docker's tar context -> engine -> r2k client -> runner -> buildah -> registry."""
+    import builders
+    from registry import Registry
+
+    store = builders.BuildahStore()
+    try:
+        with Registry(auth="htpasswd", users={"ci": "pw-secret"}) as reg:
+            # Push the base image with the registry's credentials in a private config.
+            base = reg.host + "/base/busybox:1"
+            authfile = tmp_path / "auth.json"
+            import base64
+            authfile.write_text(json.dumps({"auths": {reg.host: {
+                "auth": base64.b64encode(b"ci:pw-secret").decode()}}}))
+            os.environ["REGISTRY_AUTH_FILE"] = str(authfile)
+            try:
+                builders.push_busybox_base(store, base)
+            finally:
+                del os.environ["REGISTRY_AUTH_FILE"]
+            ws = tmp_path / "ws"
+            with Runner("--multiple", "--backend", "buildah", "--buildah", store.wrapper,
+                        "--isolation", "chroot", "--storage-driver", "vfs",
+                        "--workspace", str(ws)) as runner:
+                env = {"R2K_EXECUTABLE": R2K, "KANIKO_ADDRESS": "tcp://%s:%d" % runner.addr,
+                       "CONTAINER_ENGINE_REGISTRY_CREDENTIALS": json.dumps(
+                           {"registry": reg.host, "username": "ci", "password": "pw-secret",
+                            "tls-verify": "false"})}
+                mode = f"""
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    for name, data in (("Dockerfile", b"FROM {base}\\nARG A\\nRUN echo built-$A > /done\\n"),):
+        info = tarfile.TarInfo(name); info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+out["lines"] = list(e.build(fileobj=io.BytesIO(buf.getvalue()), buildargs={{"A": "x"}},
+                            tag="{reg.host}/team/app:1", labels={{"repo2docker.ref": "abc"}},
+                            dockerfile="Dockerfile", push=True, load=False))
+"""
+                res = run_py(site, BUILD_CODE.replace("MODE", mode), env)
+                log = runner.log
+            text = "".join(res["lines"])
+            assert "pw-secret" not in text and "pw-secret" not in log
+            auth = {"Authorization": "Basic " + base64.b64encode(b"ci:pw-secret").decode(),
+                    "Accept": "application/vnd.oci.image.manifest.v1+json, "
+                              "application/vnd.docker.distribution.manifest.v2+json"}
+            status, _, body = reg.request("GET", "/v2/team/app/manifests/1", headers=auth)
+            assert status == 200, (status, body, text)
+            manifest = json.loads(body)
+            status, _, cfg = reg.request(
+                "GET", "/v2/team/app/blobs/" + manifest["config"]["digest"], headers=auth)
+            assert json.loads(cfg)["config"]["Labels"]["repo2docker.ref"] == "abc"
+    finally:
+        store.remove()

@@ -12,7 +12,7 @@ import pytest
 
 SRC = os.environ.get("R2K_SOURCE_DIR", ".")
 sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
-from runnerproc import (R2K, Runner, connect, http_get, legacy_build, read_all,  # noqa
+from runnerproc import (remove_tmp_path, R2K, Runner, connect, http_get, legacy_build, read_all,  # noqa
                         read_response, wait_for)
 
 SSA = shutil.which("systemd-socket-activate")

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
-from runnerproc import Runner, connect, http_get, legacy_build, read_response, wait_for  # noqa
+from runnerproc import remove_tmp_path, Runner, connect, http_get, legacy_build, read_response, wait_for  # noqa
 
 EXECUTOR = """#!/bin/sh
 echo $$ > "$R2K_TEST_DIR/exec.pid"
