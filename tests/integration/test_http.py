@@ -13,6 +13,7 @@ from runnerproc import (remove_tmp_path, Runner, connect, get_metrics, http_get,
 
 BLOCKING_EXECUTOR = """#!/bin/sh
 # Stand-in executor: says it started, then waits until the test releases it.
+: "${R2K_TEST_DIR:?}"
 echo started > "$R2K_TEST_DIR/started"
 while [ ! -e "$R2K_TEST_DIR/release" ]; do sleep 0.05; done
 echo "built $*"

@@ -14,7 +14,7 @@ from runnerproc import remove_tmp_path, Runner, connect, get_metrics, legacy_bui
 
 # Stand-in executor: records its argv, environment and config.json, writes both streams.
 EXECUTOR = r"""#!/bin/sh
-d="$R2K_TEST_DIR"
+d="${R2K_TEST_DIR:?}"
 echo ran > "$d/ran"
 printf '%s\n' "$@" > "$d/argv"
 env > "$d/env"

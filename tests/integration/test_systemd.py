@@ -19,7 +19,7 @@ SSA = shutil.which("systemd-socket-activate")
 pytestmark = pytest.mark.skipif(not SSA, reason="systemd-socket-activate not installed")
 
 EXECUTOR = """#!/bin/sh
-env > "$R2K_TEST_DIR/env"
+env > "%s/env"
 echo built
 """
 
@@ -51,7 +51,7 @@ def workspace(tmp_path):
     ws = tmp_path / "ws"
     (ws / "ctx").mkdir(parents=True)
     exe = tmp_path / "executor"
-    exe.write_text(EXECUTOR)
+    exe.write_text(EXECUTOR % tmp_path)
     exe.chmod(0o755)
     args = ("--executor", str(exe), "--shared-workspace", str(ws), "--workspace",
             str(tmp_path / "builds"))
@@ -199,3 +199,29 @@ def test_units_verify(tmp_path):
     assert "Type=notify" in svc and "--multiple" in svc
     assert "Accept=yes" in (tmp_path / "r2k-runner-once.socket").read_text()
     assert "Accept=no" in (tmp_path / "r2k-runner.socket").read_text()
+
+
+@pytest.mark.skipif(os.path.exists(os.path.join(SRC, "src", "client_stub.c")) or
+                    os.path.exists(os.path.join(SRC, "src", "session_stub.c")),
+                    reason="needs the real client and runner session")
+def test_accept_yes_r2k_client(tmp_path):
+    port = free_port()
+    exe, ws, args = workspace(tmp_path)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\n")
+    r = activated([f"127.0.0.1:{port}"], *args, "--preflight", "off", accept=True,
+                  env={"R2K_TEST_DIR": str(tmp_path)})
+    try:
+        r.wait_log(r"Listening on 127.0.0.1:%d" % port)
+        p = subprocess.run([R2K, "client", "--runner", f"tcp://127.0.0.1:{port}", "--context",
+                            str(ctx), "--no-push", "--progress=never"],
+                           capture_output=True, timeout=300)
+        assert p.returncode == 0, (p.stdout, p.stderr, r.log)
+        assert b"built" in p.stdout
+        r.wait_log(r"Child \d+ died with code 0")
+        env = (tmp_path / "env").read_text()
+        for var in ("LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES="):
+            assert var not in env
+    finally:
+        r.stop()

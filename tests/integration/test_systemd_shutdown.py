@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", 
 from runnerproc import remove_tmp_path, Runner, connect, http_get, legacy_build, read_response, wait_for  # noqa
 
 EXECUTOR = """#!/bin/sh
+: "${R2K_TEST_DIR:?}"
 echo $$ > "$R2K_TEST_DIR/exec.pid"
 echo started
 while [ ! -e "$R2K_TEST_DIR/release" ]; do sleep 0.05; done
