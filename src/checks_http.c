@@ -43,7 +43,7 @@ struct creq {
 	char *url;
 	long timeout_ms, backoff_ms;
 	unsigned retries, attempts;
-	bool in_multi, fail_pending;
+	bool in_multi, fail_pending, freed;
 	CURLcode code;
 	char errbuf[CURL_ERROR_SIZE];
 	long status;
@@ -364,6 +364,10 @@ int creq_start(struct creq *r)
 void creq_free(struct creq *r)
 {
 	struct chttp *h = r->h;
+	/* A second free (owner, then engine teardown) in one callback stack is a no-op. */
+	if (r->freed)
+		return;
+	r->freed = true;
 	if (r->in_multi && !h->cleaned)
 		curl_multi_remove_handle(h->multi, r->easy);
 	r->in_multi = false;

@@ -223,8 +223,9 @@ static void registry_ping_done(struct job *j, const struct creq *r)
 	long st = creq_status(r);
 	const char *ver = creq_header(r, "Docker-Distribution-Api-Version");
 	if (f != CREQ_OK) {
-		checks_emit(j, "reachability", fail_status(f), false, "%s/v2/: %s (%u attempts)",
-		            j->reg->base, creq_error(r), creq_attempts(r));
+		checks_emit(j, "reachability", fail_status(f), false, "%s/v2/: %s (%u attempt%s)",
+		            j->reg->base, creq_error(r), creq_attempts(r),
+		            creq_attempts(r) == 1 ? "" : "s");
 		checks_reg_resolved(j->reg, false);
 		checks_job_done(j);
 		return;

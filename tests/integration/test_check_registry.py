@@ -194,3 +194,22 @@ def test_refused_then_late_registry():
             p.wait()
     assert p.returncode == 0, (out, err)
     assert '"status":"ok"' in out
+
+
+def test_scheme_choice():
+    with Registry() as reg:
+        # Naming a CA or skip-verify for a host means HTTPS, which a plain registry refuses...
+        r = run_check(reg.host, "--skip-tls-verify-registry", reg.host, "--retries", "0")
+        assert r.rc == 1, r
+        assert r.get("reachability")["status"] == "tls", r
+        # ...unless the host is also marked insecure (flag or credential field).
+        r = run_check(reg.host, "--skip-tls-verify-registry", reg.host,
+                      "--insecure-registry", reg.host)
+        assert r.rc == 0, r
+        r = run_check(reg.host, "--skip-tls-verify-registry", reg.host,
+                      *creds(reg.host, "u", "p"), "--registry-credentials", "insecure=true")
+        assert r.rc == 0, r
+        assert r.get("reachability")["detail"].startswith("http://")
+        # An explicit scheme wins over everything.
+        r = run_check("http://" + reg.host, "--skip-tls-verify-registry", reg.host)
+        assert r.rc == 0, r

@@ -17,6 +17,8 @@ class Run:
         self.stdout = proc.stdout
         self.stderr = proc.stderr
         self.results = [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
+        # r2k closes every handle before it exits; a leftover is a bug.
+        assert "still had handles" not in proc.stderr, proc.stderr
 
     def get(self, kind, target=None):
         """The one result of this kind (and target, when given)."""
