@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 /* Which path-valued flag an argument is. */
-enum flag { FLAG_NONE, FLAG_CONTEXT, FLAG_DOCKERFILE };
+enum flag { FLAG_NONE, FLAG_CONTEXT, FLAG_DOCKERFILE, FLAG_OUTPUT };
 
 struct flag_form {
 	const char *name; /* as written, without value */
@@ -24,10 +24,20 @@ static const struct flag_form forms[] = {
         {"-c", FLAG_CONTEXT, true},
         {"--dockerfile", FLAG_DOCKERFILE, false},
         {"-f", FLAG_DOCKERFILE, true},
+        /* Paths the executor writes to: kept inside the shared workspace too. */
+        {"--digest-file", FLAG_OUTPUT, false},
+        {"--image-name-with-digest-file", FLAG_OUTPUT, false},
+        {"--image-name-tag-with-digest-file", FLAG_OUTPUT, false},
+        {"--oci-layout-path", FLAG_OUTPUT, false},
+        {"--tar-path", FLAG_OUTPUT, false},
+        {"--kaniko-dir", FLAG_OUTPUT, false},
 };
 
 static enum flag match(const char *arg, const char **value, size_t *prefix, bool *separate);
 static bool inside(const char *dir, const char *path);
+static int check_value(enum flag f, const char *value, const char *ws, const char *workspace,
+                       char *ctx, char *out, char *err, size_t errlen);
+static int resolve_output(const char *given, char *out, char *err, size_t errlen);
 static int resolve(const char *base, const char *given, bool want_dir, char *out, char *err,
                    size_t errlen, const char *what);
 
@@ -90,6 +100,75 @@ static int resolve(const char *base, const char *given, bool want_dir, char *out
 	return 0;
 }
 
+/*
+ * A path the executor will write: its parent must exist (realpath) and the
+ * result is the resolved parent plus the last component.
+ */
+static int resolve_output(const char *given, char *out, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], parent[PATH_MAX];
+	const char *slash = strrchr(given, '/');
+	const char *base = slash ? slash + 1 : given;
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		snprintf(err, errlen, "'%s' must name a file or directory", given);
+		return -1;
+	}
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == given)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - given), given);
+	if (!realpath(dir, parent)) {
+		snprintf(err, errlen, "'%s': %s", given, strerror(errno));
+		return -1;
+	}
+	size_t pl = strcmp(parent, "/") == 0 ? 0 : strlen(parent), bl = strlen(base);
+	if (pl + 1 + bl >= PATH_MAX) {
+		snprintf(err, errlen, "'%s': path too long", given);
+		return -1;
+	}
+	memcpy(out, parent, pl);
+	out[pl] = '/';
+	memcpy(out + pl + 1, base, bl + 1);
+	return 0;
+}
+
+/* Check one flag's value; the resolved path goes to out (and to ctx for the context). */
+static int check_value(enum flag f, const char *value, const char *ws, const char *workspace,
+                       char *ctx, char *out, char *err, size_t errlen)
+{
+	const char *what = f == FLAG_CONTEXT      ? "context"
+	                   : f == FLAG_DOCKERFILE ? "dockerfile"
+	                                          : "output path";
+	if (f == FLAG_CONTEXT) {
+		if (strncmp(value, "dir://", 6) == 0) {
+			value += 6;
+		} else if (strstr(value, "://")) {
+			snprintf(err, errlen,
+			         "context '%s' refused: only directories (dir://) in the shared "
+			         "workspace %s",
+			         value, workspace);
+			return -1;
+		}
+		if (resolve(NULL, value, true, out, err, errlen, what))
+			return -1;
+	} else if (f == FLAG_DOCKERFILE) {
+		if (resolve(value[0] == '/' ? NULL : ctx, value, false, out, err, errlen, what))
+			return -1;
+	} else if (resolve_output(value, out, err, errlen)) {
+		return -1;
+	}
+	if (!inside(ws, out)) {
+		snprintf(err, errlen, "%s '%s' refused: it is not inside the shared workspace %s",
+		         what, value, workspace);
+		return -1;
+	}
+	if (f == FLAG_CONTEXT)
+		snprintf(ctx, PATH_MAX, "%s", out);
+	return 0;
+}
+
 void legacy_argv_free(char **argv)
 {
 	if (!argv)
@@ -102,7 +181,7 @@ void legacy_argv_free(char **argv)
 int legacy_argv_check(const char *executor, const char *workspace, const struct strlist *cmd,
                       char ***out, char *err, size_t errlen)
 {
-	char ws[PATH_MAX], ctx[PATH_MAX], df[PATH_MAX];
+	char ws[PATH_MAX], ctx[PATH_MAX];
 	*out = NULL;
 	if (cmd->n == 0 || strcmp(cmd->v[0], executor) != 0) {
 		snprintf(err, errlen, "command '%s' refused: this runner only runs %s",
@@ -143,42 +222,9 @@ int legacy_argv_check(const char *executor, const char *workspace, const struct 
 			}
 			if ((pass == 0) != (f == FLAG_CONTEXT))
 				continue;
-			const char *resolved;
-			if (f == FLAG_CONTEXT) {
-				if (strncmp(value, "dir://", 6) == 0)
-					value += 6;
-				else if (strstr(value, "://")) {
-					snprintf(err, errlen,
-					         "context '%s' refused: only directories (dir://) "
-					         "in the shared workspace %s",
-					         value, workspace);
-					goto fail;
-				}
-				if (resolve(NULL, value, true, ctx, err, errlen, "context"))
-					goto fail;
-				if (!inside(ws, ctx)) {
-					snprintf(
-					        err, errlen,
-					        "context '%s' refused: it is not inside the shared "
-					        "workspace %s",
-					        value, workspace);
-					goto fail;
-				}
-				resolved = ctx;
-			} else {
-				if (resolve(value[0] == '/' ? NULL : ctx, value, false, df, err,
-				            errlen, "dockerfile"))
-					goto fail;
-				if (!inside(ws, df)) {
-					snprintf(err, errlen,
-					         "dockerfile '%s' refused: it is not inside the "
-					         "shared "
-					         "workspace %s",
-					         value, workspace);
-					goto fail;
-				}
-				resolved = df;
-			}
+			char resolved[PATH_MAX];
+			if (check_value(f, value, ws, workspace, ctx, resolved, err, errlen))
+				goto fail;
 			size_t len = prefix + strlen(resolved) + 1;
 			char *nv = malloc(len);
 			if (!nv)

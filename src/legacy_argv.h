@@ -12,7 +12,8 @@
  * executor. The build context (--context DIR, --context=DIR, -c DIR, -cDIR,
  * dir:// prefix allowed) must be given and resolve (realpath) to a directory
  * strictly inside workspace; an absolute --dockerfile/-f must resolve inside
- * workspace too, a relative one inside the context. Resolved paths replace
+ * workspace too, a relative one inside the context; so must the paths the
+ * executor writes (--digest-file, --tar-path, ...). Resolved paths replace
  * the given ones in *out, so a symlink swapped later changes nothing.
  * Returns 0 with a malloc'd NULL-terminated *out, or -1 with a reason in err.
  */

@@ -131,6 +131,15 @@ def test_dockerfile_outside_refused(env):
         assert ok, text
 
 
+def test_output_paths_confined(env, tmp_path):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd("--digest-file", str(tmp_path / "digest")))
+        assert not ok and "output path" in text and "not inside the shared workspace" in text
+        assert not env.ran()
+        text, ok = legacy_build(r.addr, env.cmd("--digest-file=" + str(env.ctx / "digest")))
+        assert ok, text
+
+
 def test_credential_without_registry(env):
     with env.runner() as r:
         text, ok = legacy_build(r.addr, env.cmd(),

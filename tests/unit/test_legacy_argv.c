@@ -76,6 +76,29 @@ static void test_refusals(void)
 	CHECK(argv == NULL);
 }
 
+static void test_output_paths(void)
+{
+	char err[512], **argv = NULL, inws[400], want[400];
+	snprintf(inws, sizeof(inws), "--digest-file=%s/./digest", ctx);
+	snprintf(want, sizeof(want), "--digest-file=%s/digest", ctx);
+	const char *ok[] = {"/kaniko/executor", "--context", ctx, inws, NULL};
+	CHECK_EQ(check(ok, &argv, err, sizeof(err)), 0);
+	CHECK_STR(argv[3], want);
+	legacy_argv_free(argv);
+	static const char *const flags[] = {"--digest-file", "--image-name-with-digest-file",
+	                                    "--oci-layout-path", "--tar-path", "--kaniko-dir"};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		const char *bad[] = {"/kaniko/executor", "--context", ctx,
+		                     flags[i],           "/etc/x",    NULL};
+		argv = NULL;
+		CHECK_EQ(check(bad, &argv, err, sizeof(err)), -1);
+		CHECK(strstr(err, "output path '/etc/x' refused") != NULL);
+		CHECK(argv == NULL);
+	}
+	const char *dots[] = {"/kaniko/executor", "--context", ctx, "--tar-path", "..", NULL};
+	CHECK_EQ(check(dots, &argv, err, sizeof(err)), -1);
+}
+
 static void test_msg_legacy(void)
 {
 	struct legacy_request req;
@@ -153,6 +176,7 @@ int main(void)
 		fclose(f);
 	RUN(test_context_forms);
 	RUN(test_refusals);
+	RUN(test_output_paths);
 	RUN(test_msg_legacy);
 	RUN(test_check_kinds);
 	unlink(df);
