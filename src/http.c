@@ -178,7 +178,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_message_complete(llhttp_t *p)
 {
 	struct http_conn *c = p->data;
-	bool keep = llhttp_should_keep_alive(p) && !c->r->shutting_down;
+	/* Upgrades (and CONNECT) are not offered: answer, then close. */
+	bool keep = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p) && !c->r->shutting_down;
 	route(c, keep);
 	if (!keep) {
 		start_closing(c);

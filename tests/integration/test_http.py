@@ -162,6 +162,17 @@ def test_pipelined_requests(runner):
     s.close()
 
 
+def test_upgrade_not_offered(runner):
+    for raw in (b"GET /healthz HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+                b"CONNECT /healthz HTTP/1.1\r\n\r\n"):
+        s = connect(runner.addr)
+        s.sendall(raw + b"GET /healthz HTTP/1.1\r\n\r\n")
+        r, rest = read_response(s)
+        assert r.status in (200, 405) and r.header("connection") == "close"
+        assert rest + read_all(s) == b""
+        s.close()
+
+
 def test_idle_connection_closed():
     with Runner("--multiple", "--idle-timeout", "1") as runner:
         s = connect(runner.addr, timeout=60)
