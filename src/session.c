@@ -604,24 +604,24 @@ static int check_dockerfile(struct session *s, char *err, size_t errlen)
 	snprintf(ctx, sizeof(ctx), "%s/context", s->ws);
 	int root = open(ctx, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (root < 0) {
-		snprintf(err, errlen, "%s: %s", ctx, strerror(errno));
+		snprintf(err, errlen, "%.1024s: %s", ctx, strerror(errno));
 		return -1;
 	}
 	int dfd = xfs_open_parent(root, s->dockerfile, false, &base, why, sizeof(why));
 	close(root);
 	if (dfd < 0) {
-		snprintf(err, errlen, "dockerfile '%s': %s", s->dockerfile, why);
+		snprintf(err, errlen, "dockerfile '%.512s': %s", s->dockerfile, why);
 		return -1;
 	}
 	int rc = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW);
 	close(dfd);
 	if (rc != 0)
-		snprintf(err, errlen, "dockerfile '%s' not found in the context", s->dockerfile);
+		snprintf(err, errlen, "dockerfile '%.512s' not found in the context", s->dockerfile);
 	else if (S_ISLNK(st.st_mode))
-		snprintf(err, errlen, "dockerfile '%s' is a symlink; send the file itself",
+		snprintf(err, errlen, "dockerfile '%.512s' is a symlink; send the file itself",
 		         s->dockerfile);
 	else if (!S_ISREG(st.st_mode))
-		snprintf(err, errlen, "dockerfile '%s' is not a regular file", s->dockerfile);
+		snprintf(err, errlen, "dockerfile '%.512s' is not a regular file", s->dockerfile);
 	else
 		return 0;
 	return -1;
