@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msg.h"
 #include "peer.h"
+#include "preflight.h"
 #include "proto.h"
 #include "roles.h"
 
@@ -58,6 +59,9 @@ struct session {
 	struct extract *ex;
 	struct job *job;
 	bool job_is_cleanup;
+	struct preflight *pf; /* registry checks; NULL when off or closed */
+	bool pf_open;         /* pf's close callback has not run yet */
+	bool gate_waiting;    /* context extracted: the builder waits for the checks */
 	struct backend_plan plan;
 	size_t step;
 	/* The last frame (ERROR or EXIT), sent once the workspace is gone. */
@@ -100,8 +104,14 @@ static void on_job_exit(struct job *j, int how, int value, void *arg);
 static void send_exit(struct session *s, int how, int value);
 static void read_digest(struct session *s, char *out, size_t outlen);
 static void checks_on_request(struct session *s);
-static void checks_on_dockerfile(struct session *s, const char *path);
-static int checks_gate(struct session *s, char *err, size_t errlen);
+static void checks_on_dockerfile(struct extract *x, const char *text, size_t len, bool truncated,
+                                 const char *why, void *arg);
+static bool checks_gate(struct session *s);
+static void pf_result(const char *json, size_t len, void *arg);
+static void pf_log(int level, const char *msg, void *arg);
+static void pf_blocked(const char *why, void *arg);
+static void pf_settled(void *arg);
+static void pf_closed(void *arg);
 
 static void free_stream(uv_handle_t *h)
 {
@@ -219,6 +229,11 @@ static void client_gone(struct session *s, const char *why)
 /* Stop extraction and the builder; their callbacks come back to finish. */
 static void stop_work(struct session *s)
 {
+	if (s->pf) {
+		struct preflight *pf = s->pf;
+		s->pf = NULL;
+		preflight_close(pf, pf_closed, s);
+	}
 	if (s->ex)
 		extract_cancel(s->ex);
 	if (s->job && !s->job_is_cleanup) /* buildah rmi is left to finish */
@@ -307,7 +322,7 @@ static void finish(struct session *s)
 
 static void maybe_free(struct session *s)
 {
-	if (!s->released || !s->timer_closed || s->ex || s->job)
+	if (!s->released || !s->timer_closed || s->ex || s->job || s->pf_open)
 		return;
 	msg_request_free(&s->req);
 	backend_plan_free(&s->plan);
@@ -502,7 +517,8 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 	                          .max_bytes = s->r->cfg->max_context_bytes,
 	                          .max_entries = s->r->cfg->max_context_entries,
 	                          .conn_id = s->conn.id};
-	struct extract_cbs xc = {.flow = on_flow, .done = on_extracted};
+	struct extract_cbs xc = {.flow = on_flow, .done = on_extracted, .file = checks_on_dockerfile};
+	xo.watch = s->dockerfile;
 	if (extract_start(s->r->loop, &xo, &xc, s, &s->ex, err, sizeof(err)) != 0) {
 		fail(s, R2K_ERR_INTERNAL, "%s", err);
 		return;
@@ -587,12 +603,8 @@ static void on_extracted(struct extract *x, int code, const char *msg, void *arg
 		fail(s, R2K_ERR_REQUEST, "%s", err);
 		return;
 	}
-	checks_on_dockerfile(s, s->dockerfile);
-	if (checks_gate(s, err, sizeof(err)) != 0) {
-		fail(s, R2K_ERR_PREFLIGHT, "%s", err);
-		return;
-	}
-	start_builder(s);
+	if (checks_gate(s))
+		start_builder(s);
 }
 
 /* The dockerfile must be a regular file inside the context, reached without symlinks. */
@@ -628,30 +640,116 @@ static int check_dockerfile(struct session *s, char *err, size_t errlen)
 }
 
 /*
- * ---- Preflight checks hook ----
- * The registry check engine plugs in here: checks_on_request starts the
- * registry checks (reachability, credentials, push, cache) once REQUEST is
- * accepted; checks_on_dockerfile adds the base-image checks once the
- * Dockerfile is extracted; checks_gate decides, before the builder starts,
- * whether enforce-mode checks passed (non-zero with a reason: ERROR 6).
+ * ---- Preflight checks (preflight.c) ----
+ * checks_on_request starts the registry checks once REQUEST is accepted;
+ * checks_on_dockerfile adds the base images as soon as the extractor has
+ * written the Dockerfile; checks_gate holds the builder until every check
+ * has reported. In enforce mode a blocking failure ends the build at once
+ * (pf_blocked), even mid-upload.
  */
 static void checks_on_request(struct session *s)
 {
-	(void)s;
+	char err[512];
+	struct preflight_ops ops = {.result = pf_result,
+	                            .log = pf_log,
+	                            .blocked = pf_blocked,
+	                            .settled = pf_settled};
+	s->pf = preflight_start(s->r->loop, s->r->cfg, &s->r->stats, &s->req, &ops, s, err,
+	                        sizeof(err));
+	if (s->pf)
+		s->pf_open = true;
+	else if (err[0])
+		fail(s, R2K_ERR_INTERNAL, "%s", err);
 }
 
-static void checks_on_dockerfile(struct session *s, const char *path)
+static void checks_on_dockerfile(struct extract *x, const char *text, size_t len, bool truncated,
+                                 const char *why, void *arg)
 {
-	(void)s;
-	(void)path;
+	struct session *s = arg;
+	(void)x;
+	(void)len;
+	if (!s->pf || s->st == ST_DONE)
+		return;
+	if (!text) {
+		log_debug(s->conn.id, "dockerfile '%s' not readable yet: %s", s->dockerfile, why);
+		return;
+	}
+	log_debug(s->conn.id, "dockerfile '%s' extracted: checking its base images",
+	          s->dockerfile);
+	preflight_dockerfile(s->pf, text, truncated);
 }
 
-static int checks_gate(struct session *s, char *err, size_t errlen)
+/* Whether the builder may start now; else it starts from pf_settled. */
+static bool checks_gate(struct session *s)
 {
-	(void)s;
-	(void)err;
-	(void)errlen;
-	return 0;
+	if (!s->pf)
+		return true;
+	if (!preflight_has_dockerfile(s->pf)) {
+		/* Not seen while extracting (a later entry replaced it): read it now. */
+		char *text = NULL, why[256], ctx[4200];
+		size_t len = 0;
+		bool trunc = false;
+		snprintf(ctx, sizeof(ctx), "%s/context", s->ws);
+		int root = open(ctx, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (root >= 0 && extract_read_text(root, s->dockerfile, EXTRACT_WATCH_MAX, &text,
+		                                   &len, &trunc, why, sizeof(why)) == 0)
+			preflight_dockerfile(s->pf, text, trunc);
+		if (root >= 0)
+			close(root);
+		free(text);
+		if (s->st == ST_DONE || !s->pf)
+			return false;
+	}
+	size_t n = preflight_pending(s->pf);
+	if (n == 0)
+		return true;
+	log_debug(s->conn.id, "context extracted: waiting for %zu preflight check(s)", n);
+	s->gate_waiting = true;
+	return false;
+}
+
+static void pf_result(const char *json, size_t len, void *arg)
+{
+	struct session *s = arg;
+	if (!s->p || s->client_gone || s->closing || s->st == ST_DONE)
+		return;
+	preamble(s);
+	peer_send(s->p, R2K_FRAME_CHECK, json, len);
+}
+
+static void pf_log(int level, const char *msg, void *arg)
+{
+	struct session *s = arg;
+	if (level <= R2K_LOG_WARN)
+		log_info(s->conn.id, "%s", msg);
+	send_log(s, level, "%s", msg);
+}
+
+/* Enforce mode: a reachability, credentials, push or base-image check failed. */
+static void pf_blocked(const char *why, void *arg)
+{
+	struct session *s = arg;
+	if (s->builder_started)
+		return;
+	fail(s, R2K_ERR_PREFLIGHT, "%s", why);
+}
+
+/* Every check has reported: a builder held at the gate starts. */
+static void pf_settled(void *arg)
+{
+	struct session *s = arg;
+	if (!s->gate_waiting || s->st != ST_READY || s->ex || !s->pf)
+		return;
+	s->gate_waiting = false;
+	log_debug(s->conn.id, "preflight checks done");
+	start_builder(s);
+}
+
+static void pf_closed(void *arg)
+{
+	struct session *s = arg;
+	s->pf_open = false;
+	maybe_free(s);
 }
 
 static void start_builder(struct session *s)
