@@ -91,6 +91,7 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *arg);
 static void on_drain(struct peer *p, void *arg);
 static void on_out_change(struct outq *q, void *arg);
+static void check_backpressure(struct client *c);
 static void on_upload_done(struct upload *u, int err, const char *msg, void *arg);
 static void on_upload_warn(const char *msg, void *arg);
 static void stream_output(struct client *c, int which, const uint8_t *data, size_t len);
@@ -186,7 +187,6 @@ static void say(struct client *c, const char *level, const char *fmt, ...)
 static void emit_json(struct client *c, char *line)
 {
 	size_t n = strlen(line);
-	line[n] = '\0';
 	outq_write(&c->out, line, n);
 	outq_write(&c->out, "\n", 1);
 	free(line);
@@ -261,22 +261,28 @@ static void maybe_close_rest(struct client *c)
 	outq_close(&c->err);
 }
 
-/* Output queues: stop reading the socket while either backs up; finish once flushed. */
+/* Stop reading the socket while either output queue backs up; resume once both drain. */
+static void check_backpressure(struct client *c)
+{
+	if (!c->peer)
+		return;
+	bool high = c->out.queued > OUTQ_HIGH || c->err.queued > OUTQ_HIGH;
+	bool low = c->out.queued < OUTQ_LOW && c->err.queued < OUTQ_LOW;
+	if (high && !c->paused) {
+		c->paused = true;
+		peer_pause(c->peer);
+	} else if (low && c->paused) {
+		c->paused = false;
+		peer_resume(c->peer);
+	}
+}
+
+/* An output write completed: maybe resume reading, maybe finish. */
 static void on_out_change(struct outq *q, void *arg)
 {
 	struct client *c = arg;
 	(void)q;
-	if (c->peer) {
-		bool high = c->out.queued > OUTQ_HIGH || c->err.queued > OUTQ_HIGH;
-		bool low = c->out.queued < OUTQ_LOW && c->err.queued < OUTQ_LOW;
-		if (high && !c->paused) {
-			c->paused = true;
-			peer_pause(c->peer);
-		} else if (low && c->paused) {
-			c->paused = false;
-			peer_resume(c->peer);
-		}
-	}
+	check_backpressure(c);
 	maybe_close_rest(c);
 }
 
@@ -534,8 +540,14 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 		return;
 	}
 	switch (f->type) {
-	case R2K_FRAME_STDOUT: stream_output(c, 0, f->payload, f->len); break;
-	case R2K_FRAME_STDERR: stream_output(c, 1, f->payload, f->len); break;
+	case R2K_FRAME_STDOUT:
+		stream_output(c, 0, f->payload, f->len);
+		check_backpressure(c);
+		break;
+	case R2K_FRAME_STDERR:
+		stream_output(c, 1, f->payload, f->len);
+		check_backpressure(c);
+		break;
 	case R2K_FRAME_LOG: handle_log(c, f); break;
 	case R2K_FRAME_CHECK: handle_check(c, f); break;
 	case R2K_FRAME_KEEPALIVE: break;

@@ -371,3 +371,31 @@ def test_progress_only_when_asked(ctx):
     assert p.returncode == 0
     assert b"r2k: context sent:" in p.stderr
     assert b"\x1b[" not in p.stderr  # no terminal escapes when stderr is not a terminal
+
+
+def test_output_backpressure_bounds_memory(ctx):
+    """64 MiB of output to a stdout nobody reads yet: the client stops reading the runner
+    instead of buffering it all."""
+    chunk = os.urandom(65536)
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1"
+    with FakeRunner(scripted(*[("stdout", chunk)] * 1024, ("exit", 0))) as fr:
+        proc = subprocess.Popen([R2K, "client", "--progress=never", "--runner", fr.address,
+                                 "--context", ctx], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env)
+        time.sleep(1)  # let the runner get ahead of the reader
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            b = proc.stdout.read(1 << 16)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+        proc.stdout.close()
+        _, wstatus, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(wstatus)
+    assert proc.returncode == 0
+    assert n == 1024 * 65536
+    assert h.digest() == hashlib.sha256(chunk * 1024).digest()
+    assert usage.ru_maxrss < 48 * 1024, "the client grew to %d KiB" % usage.ru_maxrss
