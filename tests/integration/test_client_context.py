@@ -247,3 +247,16 @@ def test_stdin_large_pipe_is_chunked(tmp):
     c = fr.conns[0]
     assert c.context_ok
     assert hashlib.sha256(bytes(c.context_raw)).digest() == hashlib.sha256(data).digest()
+
+
+def test_stdin_terminal_is_refused():
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = run_client(["--runner", "tcp://127.0.0.1:%d" % closed_port(), "--context", "-"],
+                       stdin=slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert p.returncode == 65
+    assert b"terminal" in p.stderr
