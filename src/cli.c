@@ -66,14 +66,17 @@ static const struct opt runner_opts[] = {
 static const struct opt check_opts[] = {
 	{"build-arg", 0, OPT_LIST, KO(build_args), "K=V", "build argument for FROM lines", 0},
 	{"cache-dir", 0, OPT_STRING, KO(cache_dir), "DIR", "report whether base images are in this Kaniko cache", 0},
+	{"cache-repo", 0, OPT_LIST, KO(cache_repos), "REPO", "cache repository: reachable, credentials, number of tags", 0},
 	{"dockerfile", 'f', OPT_STRING, KO(dockerfile), "FILE", "check the base images this Dockerfile names", 0},
 	{"insecure-registry", 0, OPT_LIST, KO(insecure_registries), "HOST", "registry reached over plain HTTP", 0},
 	{"json", 0, OPT_BOOL, KO(json), NULL, "one JSON object per result", 0},
+	{"platform", 0, OPT_STRING, KO(platform), "PLATFORM", "platform for image indexes with --cache-dir (default the host's)", 0},
 	{"push", 0, OPT_BOOL, KO(push), NULL, "also check that pushing to image references is allowed", 0},
 	{"registry-ca-file", 0, OPT_LIST, KO(registry_ca_files), "HOST=FILE", "CA bundle for one registry", 0},
 	{"registry-credentials", 0, OPT_LIST, KO(registry_credentials), "K=V", "registry credential field: registry, username, password or auth", 0},
+	{"retries", 0, OPT_UINT, KO(retries), "N", "retries after refused, timed out or unresolved connections (default 3)", 0},
 	{"skip-tls-verify-registry", 0, OPT_LIST, KO(skip_tls_verify), "HOST", "do not verify this registry's certificate", 0},
-	{"timeout", 0, OPT_SECONDS, KO(timeout), "SECONDS", "timeout of one check (default 10)", 0},
+	{"timeout", 0, OPT_SECONDS, KO(timeout), "SECONDS", "timeout of one request attempt (default 10)", 0},
 	{"verbose", 'v', OPT_BOOL, KO(verbose), NULL, "debug messages", 0},
 	{NULL, 0, 0, 0, NULL, NULL, 0},
 };
@@ -100,7 +103,9 @@ const struct opt_cmd cli_check_cmd = {
 	"Check registries and images: reachability, credentials, push permission,\n"
 	"cache warmth and base images. TARGET is a registry host or image reference.",
 	check_opts, offsetof(struct check_config, targets),
-	"Exit status: 0 when every check passed, 1 when one failed.\n",
+	"A TARGET is a registry when it has a scheme (https:// forces TLS), ends\n"
+	"with '/', or its host has a '.' or is localhost; otherwise an image.\n"
+	"Exit status: 0 when every check passed, 1 when one failed, 2 for usage errors.\n",
 };
 
 void cli_client_defaults(struct client_config *c)
@@ -126,6 +131,7 @@ void cli_check_defaults(struct check_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->timeout = 10;
+	c->retries = 3;
 }
 
 /* Free every field an option table can set: strings and lists. */

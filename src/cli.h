@@ -58,17 +58,20 @@ struct runner_config {
 
 /* r2k check: registries and images to probe. */
 struct check_config {
-	bool json;
-	double timeout;
-	struct strlist insecure_registries;
-	struct strlist registry_credentials;
-	bool push;
-	char *dockerfile;
-	struct strlist build_args;
-	struct strlist registry_ca_files;
-	struct strlist skip_tls_verify;
-	char *cache_dir;
-	struct strlist targets; /* positional: registry hosts or image references */
+	bool json;               /* one JSON object per result instead of a table */
+	double timeout;          /* seconds for one attempt of one request */
+	uint64_t retries;        /* extra attempts after connection-level failures */
+	struct strlist insecure_registries; /* HOST reached over plain HTTP */
+	struct strlist registry_credentials; /* KEY=VALUE, one registry per 'registry=' */
+	bool push;               /* image targets are destinations: check push permission */
+	char *dockerfile;        /* check the base images of this Dockerfile */
+	struct strlist build_args; /* K=V for the Dockerfile's ARGs */
+	struct strlist cache_repos; /* cache repositories (Kaniko --cache-repo) */
+	struct strlist registry_ca_files; /* HOST=FILE */
+	struct strlist skip_tls_verify;   /* HOST */
+	char *cache_dir;         /* Kaniko base-image cache directory to look in */
+	char *platform;          /* os/arch[/variant] picked from image indexes */
+	struct strlist targets;  /* positional: registry hosts or image references */
 	bool verbose;
 };
 
