@@ -83,6 +83,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static void connect_cb(uv_connect_t *req, int status);
 static void connect_timeout_cb(uv_timer_t *t);
 static void cancel_timeout_cb(uv_timer_t *t);
+static void answer_timeout_cb(uv_timer_t *t);
 static void keepalive_cb(uv_timer_t *t);
 static void progress_cb(uv_timer_t *t);
 static void signal_cb(uv_signal_t *s, int signum);
@@ -597,6 +598,8 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->pre_have < R2K_PREAMBLE_LEN)
 		return;
 	uv_read_stop(s);
+	if (!c->cancelled)
+		uv_timer_stop(&c->timer);
 	c->runner_version = (uint16_t)(c->pre[8] << 8 | c->pre[9]);
 	if (c->verbose)
 		say(c, "debug", "runner speaks protocol version %u", c->runner_version);
@@ -605,6 +608,14 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (rc < 0 && c->peer)
 		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL", "cannot read from runner %s: %s",
 		         c->addr_text, uv_strerror(rc));
+}
+
+static void answer_timeout_cb(uv_timer_t *t)
+{
+	struct client *c = t->data;
+	end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT",
+	         "runner %s accepted the connection but did not answer within %g s", c->addr_text,
+	         c->cfg.connect_timeout);
 }
 
 static void connect_timeout_cb(uv_timer_t *t)
@@ -629,6 +640,9 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	uv_timer_stop(&c->timer);
+	if (c->cfg.connect_timeout > 0)
+		uv_timer_start(&c->timer, answer_timeout_cb,
+		               (uint64_t)(c->cfg.connect_timeout * 1000.0 + 0.5), 0);
 	c->connected = true;
 	struct client_stream *cs = c->cs;
 	c->cs = NULL;

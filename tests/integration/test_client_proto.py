@@ -400,3 +400,37 @@ def test_output_backpressure_bounds_memory(ctx):
     assert n == 1024 * 65536
     assert h.digest() == hashlib.sha256(chunk * 1024).digest()
     assert 0 < peak < 48 * 1024, "the client grew to %d KiB" % peak
+
+
+def test_connect_timeout():
+    """A runner whose accept queue is full never completes the handshake."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    addr = srv.getsockname()
+    fillers = []
+    try:
+        # Fill the accept queue so that further SYNs are dropped.
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(addr)
+            fillers.append(s)
+        p = run_client(["--runner", "tcp://127.0.0.1:%d" % addr[1], "--context", "/",
+                        "--connect-timeout", "0.5"], timeout=120)
+    finally:
+        for s in fillers:
+            s.close()
+        srv.close()
+    assert p.returncode == 69, p.stderr
+    assert b"timed out" in p.stderr
+
+
+def test_runner_that_never_answers(ctx):
+    def handler(conn):
+        conn.read_frame()
+        while conn.read_frame() is not None:  # until the client gives up
+            pass
+    p, _ = run(ctx, handler, "--connect-timeout", "0.5")
+    assert p.returncode == 69, p.stderr
+    assert b"did not answer" in p.stderr
