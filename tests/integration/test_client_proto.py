@@ -434,3 +434,25 @@ def test_runner_that_never_answers(ctx):
     p, _ = run(ctx, handler, "--connect-timeout", "0.5")
     assert p.returncode == 69, p.stderr
     assert b"did not answer" in p.stderr
+
+
+def test_error_mid_upload_then_abrupt_close():
+    """The runner refuses the context after one frame and closes without reading the rest
+    (the client's writes then fail): the client still reports the runner's error."""
+    big = tempfile.mkdtemp(prefix="r2k-big-")
+    try:
+        with open(os.path.join(big, "blob"), "wb") as f:
+            f.write(os.urandom(16 << 20))
+
+        def handler(conn):
+            conn.read_request()
+            conn.send_preamble()
+            conn.read_frame()
+            conn.send_error(4, "context entry 'blob': too large")
+            conn.sock.close()
+        for _ in range(5):
+            p, _ = run(big, handler)
+            assert p.returncode == 65, p.stderr
+            assert b"context entry 'blob': too large" in p.stderr
+    finally:
+        shutil.rmtree(big)
