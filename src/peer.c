@@ -33,6 +33,7 @@ struct peer {
 	bool reading;
 	bool paused;
 	bool gone;         /* NULL frame delivered; no more frame callbacks */
+	bool dead;         /* the stream failed or ended: nothing more can be written */
 	bool closing;      /* close requested */
 	bool dispatching;  /* inside on_frame */
 	bool aborting;     /* close without flushing the write queue */
@@ -92,6 +93,9 @@ static void gone(struct peer *p, int err)
 	if (p->gone)
 		return;
 	p->gone = true;
+	/* After a protocol error the stream still works: an ERROR frame can go out. */
+	if (!peer_error_is_frame(err))
+		p->dead = true;
 	if (p->reading) {
 		uv_read_stop(p->stream);
 		p->reading = false;
@@ -178,6 +182,7 @@ static void write_cb(uv_write_t *req, int status)
 	p->writes--;
 	free(w);
 	if (status < 0 && status != UV_ECANCELED) {
+		p->dead = true;
 		gone(p, status);
 		return;
 	}
@@ -191,7 +196,7 @@ static void write_cb(uv_write_t *req, int status)
 
 static int submit(struct peer *p, struct wreq *w)
 {
-	if (p->closing || p->gone) {
+	if (p->closing || p->dead) {
 		free(w);
 		return UV_EPIPE;
 	}

@@ -16,6 +16,8 @@ struct peer;
  * libuv error (UV_EOF for a clean close), or a negative r2k_frame_err for a
  * protocol error (peer_error_is_frame() tells which). After a NULL call no
  * further frame callback is made. The payload is valid only during the call.
+ * After a protocol error the stream still works: the owner may send frames
+ * (an ERROR) and then peer_close; after an I/O error or EOF sends fail.
  */
 typedef void (*peer_frame_cb)(struct peer *p, const struct r2k_frame *f, int err, void *arg);
 /* Called when the write queue drops below the low-water mark after being above high. */

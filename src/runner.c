@@ -95,6 +95,9 @@ static void conn_unlink(struct runner *r, struct runner_conn *c)
 void runner_conn_remove(struct runner *r, struct runner_conn *c)
 {
 	conn_unlink(r, c);
+	/* Accept=yes: the one connection systemd passed is done, and nothing else can come. */
+	if (r->passed_conn && r->nlisteners == 0 && !r->conns && r->active_builds == 0)
+		runner_shutdown(r);
 	maybe_finish(r);
 }
 
@@ -287,8 +290,8 @@ static void sniff_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	uint8_t first = sn->buf[0];
-	/* The handler takes the stream; this struct only closes its timer. */
-	runner_conn_remove(r, &sn->conn);
+	/* The handler takes the stream; this struct only closes its timer. It leaves
+	 * the connection list after the handler has joined it (see runner_conn_remove). */
 	uv_close((uv_handle_t *)&sn->idle, sniff_timer_closed);
 	s->data = NULL;
 	if (first == (uint8_t)R2K_MAGIC[0]) {
@@ -312,6 +315,7 @@ static void sniff_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			uv_close((uv_handle_t *)s, stream_closed);
 		}
 	}
+	runner_conn_remove(r, &sn->conn);
 }
 
 /* Bind one --listen address. */
@@ -429,6 +433,7 @@ static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sd
 			return -1;
 		}
 		*is_connection = true;
+		r->passed_conn = true;
 		log_info(0, "serving connection %d passed by systemd", fd->fd);
 		sniff_begin(r, s);
 		return 0;
@@ -527,7 +532,6 @@ static void maybe_finish(struct runner *r)
 		c->close_now(c);
 	}
 	if (!uv_is_closing((uv_handle_t *)&r->sig_term)) {
-		sdact_notify("STOPPING=1");
 		uv_close((uv_handle_t *)&r->sig_term, NULL);
 		uv_close((uv_handle_t *)&r->sig_int, NULL);
 		uv_close((uv_handle_t *)&r->grace_timer, NULL);
@@ -539,6 +543,7 @@ void runner_shutdown(struct runner *r)
 	if (r->shutting_down)
 		return;
 	r->shutting_down = true;
+	sdact_notify("STOPPING=1");
 	close_listeners(r);
 	if (r->active_builds > 0 && r->cfg->multiple) {
 		log_info(0, "shutting down: %u build(s) running, waiting up to %.0f s",

@@ -63,6 +63,7 @@ struct runner {
 	bool single_shot_taken; /* single-shot mode: the one build was granted */
 	bool shutting_down;     /* no new builds; exit once idle */
 	bool cancelling;        /* builds were told to stop */
+	bool passed_conn;       /* systemd passed a connection (Accept=yes): exit when it ends */
 	int exit_status;        /* single-shot: the build's status */
 	uint64_t start_ms;
 	struct runner_stats stats;

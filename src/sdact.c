@@ -3,12 +3,33 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+static const char *notify_path(void);
+
+/*
+ * NOTIFY_SOCKET, taken out of the environment on first use so that no child
+ * (the builder) can talk to the service manager in our name.
+ */
+static const char *notify_path(void)
+{
+	static char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	static bool taken;
+	if (!taken) {
+		const char *p = getenv("NOTIFY_SOCKET");
+		taken = true;
+		if (p && strlen(p) < sizeof(path))
+			snprintf(path, sizeof(path), "%s", p);
+		unsetenv("NOTIFY_SOCKET");
+	}
+	return path;
+}
 
 int sdact_listen_fds(struct sdact_fd **out, char *err, size_t errlen)
 {
@@ -19,6 +40,7 @@ int sdact_listen_fds(struct sdact_fd **out, char *err, size_t errlen)
 	int n = 0;
 
 	*out = NULL;
+	(void)notify_path();
 	if (!pid_s || !fds_s)
 		goto done;
 	char *end;
@@ -39,21 +61,21 @@ int sdact_listen_fds(struct sdact_fd **out, char *err, size_t errlen)
 		n = -1;
 		goto done;
 	}
-	char *save = NULL, *tok = names ? strtok_r(names, ":", &save) : NULL;
+	/* Names are colon-separated, one per descriptor; an empty one stays empty. */
+	char *rest = names;
 	for (long i = 0; i < nfds; i++) {
 		fds[i].fd = SDACT_FIRST_FD + (int)i;
 		int fl = fcntl(fds[i].fd, F_GETFD);
 		if (fl < 0 || fcntl(fds[i].fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
 			snprintf(err, errlen, "socket-activation descriptor %d: %s", fds[i].fd,
-				 strerror(errno));
+			         strerror(errno));
 			free(fds);
 			n = -1;
 			goto done;
 		}
-		if (tok) {
+		char *tok = rest ? strsep(&rest, ":") : NULL;
+		if (tok)
 			snprintf(fds[i].name, sizeof(fds[i].name), "%s", tok);
-			tok = strtok_r(NULL, ":", &save);
-		}
 	}
 	*out = fds;
 	n = (int)nfds;
@@ -67,9 +89,9 @@ done:
 
 void sdact_notify(const char *state)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
+	const char *path = notify_path();
 	struct sockaddr_un sa;
-	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
+	if (!*path)
 		return;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;

@@ -14,12 +14,13 @@ struct sdact_fd {
 /*
  * Take the sockets systemd passed to this process: checks LISTEN_PID, reads
  * LISTEN_FDS and LISTEN_FDNAMES, sets FD_CLOEXEC on each descriptor and
- * removes the three variables from the environment (so no child sees them).
+ * removes the three variables from the environment (so no child sees them);
+ * also takes NOTIFY_SOCKET out of the environment for sdact_notify.
  * Returns the number of descriptors (0 when not socket-activated) and a
  * malloc'd array in *out, or -1 with a reason in err.
  */
 int sdact_listen_fds(struct sdact_fd **out, char *err, size_t errlen);
-/* Send a state string ("READY=1") to NOTIFY_SOCKET if set; silently nothing otherwise. */
+/* Send a state string ("READY=1") to NOTIFY_SOCKET if it was set; silently nothing otherwise. */
 void sdact_notify(const char *state);
 
 #endif

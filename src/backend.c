@@ -1,0 +1,281 @@
+/* backend.c: argv and environment for Kaniko or buildah; no shell is ever involved. */
+#define _GNU_SOURCE
+#include "backend.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "creds.h"
+#include "dockerfile.h"
+
+static void pushf(struct strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static struct backend_step *add_step(struct backend_plan *p, const char *name);
+static bool is_loopback(const char *host);
+static void insecure_hosts(const struct build_request *req, struct strlist *out);
+static bool list_has(const struct strlist *l, const char *s);
+static int warmer(const struct runner_config *cfg, const struct build_request *req,
+		  const char *ws, const char *dockerfile, struct backend_plan *p, char *err,
+		  size_t errlen);
+static void kaniko(const struct runner_config *cfg, const struct build_request *req, const char *ws,
+                   const char *dockerfile, struct backend_plan *p);
+static void buildah(const struct runner_config *cfg, const struct build_request *req,
+                    const char *ws, const char *dockerfile, unsigned long build_id,
+                    struct backend_plan *p);
+
+/* Append one formatted argument. */
+static void pushf(struct strlist *l, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	strlist_push(l, s);
+	free(s);
+}
+
+static struct backend_step *add_step(struct backend_plan *p, const char *name)
+{
+	struct backend_step *ns = realloc(p->steps, (p->nsteps + 1) * sizeof(*ns));
+	if (!ns)
+		abort();
+	p->steps = ns;
+	struct backend_step *s = &p->steps[p->nsteps++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	return s;
+}
+
+void backend_ref_host(const char *ref, char *out, size_t outlen)
+{
+	size_t len = strcspn(ref, "/");
+	/* A first component names a registry when it has a dot, a port, or is localhost. */
+	if (ref[len] == '/' && (memchr(ref, '.', len) || memchr(ref, ':', len) ||
+	                        (len == 9 && strncmp(ref, "localhost", 9) == 0))) {
+		snprintf(out, outlen, "%.*s", (int)len, ref);
+		return;
+	}
+	snprintf(out, outlen, "docker.io");
+}
+
+/* Whether host[:port] is a loopback address. */
+static bool is_loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
+	       strncmp(host, "[::1]", 5) == 0;
+}
+
+static bool list_has(const struct strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Every registry reached over plain HTTP: the request's list, insecure credentials, the cache. */
+static void insecure_hosts(const struct build_request *req, struct strlist *out)
+{
+	char key[256];
+	for (size_t i = 0; i < req->insecure_registries.n; i++)
+		if (!list_has(out, req->insecure_registries.v[i]))
+			strlist_push(out, req->insecure_registries.v[i]);
+	for (size_t i = 0; i < req->ncreds; i++) {
+		if (req->creds[i].insecure &&
+		    creds_registry_key(req->creds[i].registry, key, sizeof(key)) == 0 &&
+		    !list_has(out, key))
+			strlist_push(out, key);
+	}
+	if (req->cache_repo && req->cache_insecure) {
+		backend_ref_host(req->cache_repo, key, sizeof(key));
+		if (!list_has(out, key))
+			strlist_push(out, key);
+	}
+}
+
+/* Kaniko's warmer fills the base-image cache with the Dockerfile's base images. */
+static int warmer(const struct runner_config *cfg, const struct build_request *req,
+		  const char *ws, const char *dockerfile, struct backend_plan *p, char *err,
+		  size_t errlen)
+{
+	char path[4200], lerr[256];
+	struct strlist images = {0};
+	snprintf(path, sizeof(path), "%s/context/%s", ws, dockerfile);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "dockerfile '%s': %s", dockerfile, strerror(errno));
+		return -1;
+	}
+	char *text = malloc(1 << 20);
+	size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	text[n] = 0;
+	int rc = dockerfile_base_images(text, &req->build_args, &images, lerr, sizeof(lerr));
+	free(text);
+	if (rc != 0) {
+		snprintf(err, errlen, "dockerfile '%s': %s", dockerfile, lerr);
+		return -1;
+	}
+	if (images.n) {
+		struct backend_step *s = add_step(p, "kaniko warmer");
+		s->optional = true;
+		strlist_push(&s->argv, cfg->warmer);
+		pushf(&s->argv, "--cache-dir=%s", req->cache_dir ? req->cache_dir : "/cache");
+		for (size_t i = 0; i < images.n; i++)
+			pushf(&s->argv, "--image=%s", images.v[i]);
+	}
+	strlist_free(&images);
+	return 0;
+}
+
+/* The executor's flags, as repo2kaniko's engine passes them. */
+static void kaniko(const struct runner_config *cfg, const struct build_request *req, const char *ws,
+                   const char *dockerfile, struct backend_plan *p)
+{
+	struct strlist *a = &add_step(p, "kaniko")->argv;
+	struct strlist insecure = {0};
+	strlist_push(a, cfg->executor);
+	pushf(a, "--dockerfile=%s/context/%s", ws, dockerfile);
+	pushf(a, "--context=dir://%s/context", ws);
+	for (size_t i = 0; i < req->destinations.n; i++)
+		pushf(a, "--destination=%s", req->destinations.v[i]);
+	for (size_t i = 0; i < req->build_args.n; i++)
+		pushf(a, "--build-arg=%s", req->build_args.v[i]);
+	for (size_t i = 0; i < req->labels.n; i++)
+		pushf(a, "--label=%s", req->labels.v[i]);
+	if (req->platform)
+		pushf(a, "--custom-platform=%s", req->platform);
+	if (req->target)
+		pushf(a, "--target=%s", req->target);
+	if (req->cache_repo) {
+		strlist_push(a, "--cache=true");
+		strlist_push(a, "--cache-copy-layers=true");
+		strlist_push(a, "--cache-run-layers=true");
+		pushf(a, "--cache-repo=%s", req->cache_repo);
+	}
+	insecure_hosts(req, &insecure);
+	for (size_t i = 0; i < insecure.n; i++)
+		pushf(a, "--insecure-registry=%s", insecure.v[i]);
+	strlist_free(&insecure);
+	if (req->cache_dir)
+		pushf(a, "--cache-dir=%s", req->cache_dir);
+	if (!req->push)
+		strlist_push(a, "--no-push");
+	pushf(a, "--digest-file=%s", p->digest_file);
+	strlist_push(a, "--log-format=text");
+}
+
+/* buildah build, then one push per destination, then rmi of the local image. */
+static void buildah(const struct runner_config *cfg, const struct build_request *req,
+                    const char *ws, const char *dockerfile, unsigned long build_id,
+                    struct backend_plan *p)
+{
+	struct strlist insecure = {0};
+	char image[512], host[256];
+	bool tls_off = false;
+	insecure_hosts(req, &insecure);
+	tls_off = insecure.n > 0;
+	for (size_t i = 0; i < req->destinations.n; i++) {
+		backend_ref_host(req->destinations.v[i], host, sizeof(host));
+		tls_off = tls_off || is_loopback(host);
+	}
+	if (req->destinations.n)
+		snprintf(image, sizeof(image), "%s", req->destinations.v[0]);
+	else
+		snprintf(image, sizeof(image), "localhost/r2k-build-%ld-%lu:latest", (long)getpid(),
+		         build_id);
+
+	struct strlist *a = &add_step(p, "buildah build")->argv;
+	strlist_push(a, cfg->buildah);
+	pushf(a, "--storage-driver=%s", cfg->storage_driver);
+	strlist_push(a, "build");
+	pushf(a, "--isolation=%s", cfg->isolation);
+	strlist_push(a, "-f");
+	pushf(a, "%s/context/%s", ws, dockerfile);
+	strlist_push(a, "-t");
+	strlist_push(a, image);
+	for (size_t i = 0; i < req->build_args.n; i++)
+		pushf(a, "--build-arg=%s", req->build_args.v[i]);
+	for (size_t i = 0; i < req->labels.n; i++)
+		pushf(a, "--label=%s", req->labels.v[i]);
+	if (req->platform)
+		pushf(a, "--platform=%s", req->platform);
+	if (req->target)
+		pushf(a, "--target=%s", req->target);
+	pushf(a, "--authfile=%s/docker/config.json", ws);
+	if (tls_off)
+		strlist_push(a, "--tls-verify=false");
+	pushf(a, "%s/context", ws);
+
+	for (size_t i = 0; req->push && i < req->destinations.n; i++) {
+		const char *ref = req->destinations.v[i];
+		backend_ref_host(ref, host, sizeof(host));
+		a = &add_step(p, "buildah push")->argv;
+		strlist_push(a, cfg->buildah);
+		pushf(a, "--storage-driver=%s", cfg->storage_driver);
+		strlist_push(a, "push");
+		pushf(a, "--authfile=%s/docker/config.json", ws);
+		if (list_has(&insecure, host) || is_loopback(host))
+			strlist_push(a, "--tls-verify=false");
+		pushf(a, "--digestfile=%s", p->digest_file);
+		strlist_push(a, image);
+		pushf(a, "docker://%s", ref);
+	}
+	strlist_free(&insecure);
+	strlist_push(&p->cleanup, cfg->buildah);
+	pushf(&p->cleanup, "--storage-driver=%s", cfg->storage_driver);
+	strlist_push(&p->cleanup, "rmi");
+	strlist_push(&p->cleanup, "-f");
+	strlist_push(&p->cleanup, image);
+}
+
+int backend_plan(const struct runner_config *cfg, const struct build_request *req,
+                 const char *workspace, const char *dockerfile, unsigned long build_id,
+                 struct backend_plan *plan, char *err, size_t errlen)
+{
+	memset(plan, 0, sizeof(*plan));
+	if (asprintf(&plan->digest_file, "%s/digest", workspace) < 0) {
+		plan->digest_file = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (strcmp(cfg->backend, "buildah") == 0) {
+		buildah(cfg, req, workspace, dockerfile, build_id, plan);
+	} else {
+		if ((req->warm || cfg->warm) &&
+		    warmer(cfg, req, workspace, dockerfile, plan, err, errlen) != 0) {
+			backend_plan_free(plan);
+			return -1;
+		}
+		kaniko(cfg, req, workspace, dockerfile, plan);
+	}
+	/* A minimal, explicit environment: nothing else of the runner's leaks through. */
+	const char *path = getenv("PATH"), *home = getenv("HOME");
+	pushf(&plan->env, "PATH=%s",
+	      path && *path ? path
+	                    : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	pushf(&plan->env, "HOME=%s", home && *home ? home : "/root");
+	pushf(&plan->env, "DOCKER_CONFIG=%s/docker", workspace);
+	return 0;
+}
+
+void backend_plan_free(struct backend_plan *plan)
+{
+	for (size_t i = 0; i < plan->nsteps; i++)
+		strlist_free(&plan->steps[i].argv);
+	free(plan->steps);
+	strlist_free(&plan->cleanup);
+	strlist_free(&plan->env);
+	free(plan->digest_file);
+	memset(plan, 0, sizeof(*plan));
+}

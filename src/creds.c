@@ -1,0 +1,200 @@
+/* creds.c: per-build registry credentials: normalised keys and a private config.json. */
+#include "creds.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+static bool key_char_ok(char c);
+static char *b64(const char *a, const char *b);
+static void wipe(void *p, size_t n);
+
+/* Characters allowed in a host[:port] key (IPv6 literals included): nothing to escape in JSON. */
+static bool key_char_ok(char c)
+{
+	return isalnum((unsigned char)c) || c == '.' || c == '-' || c == ':' || c == '_' ||
+	       c == '[' || c == ']';
+}
+
+int creds_registry_key(const char *registry, char *out, size_t outlen)
+{
+	if (!registry || registry_key(registry, out, outlen) != 0)
+		return -1;
+	if (strcmp(out, REGISTRY_HUB_KEY) == 0)
+		return 0;
+	for (const char *p = out; *p; p++)
+		if (!key_char_ok(*p))
+			return -1;
+	return 0;
+}
+
+/* Overwrite secret bytes so that freed memory does not keep them. */
+static void wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+	while (n--)
+		*v++ = 0;
+}
+
+/* base64(a ":" b) on one line, malloc'd; NULL on out of memory. */
+static char *b64(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), n = la + 1 + lb;
+	unsigned char *raw = malloc(n + 1);
+	char *enc = malloc(4 * ((n + 2) / 3) + 1);
+	if (!raw || !enc) {
+		free(raw);
+		free(enc);
+		return NULL;
+	}
+	memcpy(raw, a, la);
+	raw[la] = ':';
+	memcpy(raw + la + 1, b, lb);
+	EVP_EncodeBlock((unsigned char *)enc, raw, (int)n);
+	wipe(raw, n);
+	free(raw);
+	return enc;
+}
+
+void creds_free_text(char *text)
+{
+	if (!text)
+		return;
+	wipe(text, strlen(text));
+	free(text);
+}
+
+char *creds_render(const struct registry_cred *creds, size_t n, char *err, size_t errlen)
+{
+	char(*keys)[256] = calloc(n ? n : 1, sizeof(*keys));
+	char **auths = calloc(n ? n : 1, sizeof(*auths));
+	char *out = NULL;
+	size_t cap = 32, len = 0;
+
+	if (!keys || !auths) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct registry_cred *c = &creds[i];
+		if (creds_registry_key(c->registry, keys[i], sizeof(keys[i])) != 0) {
+			snprintf(err, errlen,
+			         "credentials[%zu]: registry '%.200s' is not a host[:port], URL or "
+			         "Docker Hub alias",
+			         i, c->registry ? c->registry : "");
+			goto done;
+		}
+		if (c->auth && *c->auth) {
+			auths[i] = strdup(c->auth);
+			for (char *p = auths[i]; p && *p; p++) {
+				if (!isalnum((unsigned char)*p) && *p != '+' && *p != '/' &&
+				    *p != '=') {
+					snprintf(err, errlen,
+					         "credentials[%zu] (%s): auth is not base64", i,
+					         keys[i]);
+					goto done;
+				}
+			}
+		} else if (c->username && c->password) {
+			auths[i] = b64(c->username, c->password);
+		} else {
+			snprintf(err, errlen,
+			         "credentials[%zu] (%s): needs auth, or username and password", i,
+			         keys[i]);
+			goto done;
+		}
+		if (!auths[i]) {
+			snprintf(err, errlen, "out of memory");
+			goto done;
+		}
+		cap += strlen(keys[i]) + strlen(auths[i]) + 32;
+	}
+	out = malloc(cap);
+	if (!out) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	len = (size_t)snprintf(out, cap, "{\"auths\": {");
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		bool later = false; /* a later entry for the same key wins */
+		for (size_t j = i + 1; j < n && !later; j++)
+			later = strcmp(keys[i], keys[j]) == 0;
+		if (later)
+			continue;
+		len += (size_t)snprintf(out + len, cap - len, "%s\"%s\": {\"auth\": \"%s\"}",
+		                        first ? "" : ", ", keys[i], auths[i]);
+		first = false;
+	}
+	snprintf(out + len, cap - len, "}}\n");
+done:
+	for (size_t i = 0; auths && i < n; i++)
+		creds_free_text(auths[i]);
+	free(auths);
+	free(keys);
+	return out;
+}
+
+int creds_write(const char *dir, const struct registry_cred *creds, size_t n, char *err,
+                size_t errlen)
+{
+	char path[4096];
+	char *text = creds_render(creds, n, err, errlen);
+	if (!text)
+		return -1;
+	int rc = -1, fd = -1;
+	struct stat st;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: not a directory of ours", dir);
+		goto out;
+	}
+	if (chmod(dir, 0700) != 0) {
+		snprintf(err, errlen, "chmod %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/config.json", dir) >= sizeof(path)) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		goto out;
+	}
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "create %s: %s", path, strerror(errno));
+		goto out;
+	}
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	rc = 0;
+out:
+	if (fd >= 0 && close(fd) != 0 && rc == 0) {
+		snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (rc != 0 && fd >= 0)
+		unlink(path);
+	creds_free_text(text);
+	return rc;
+}

@@ -1,0 +1,585 @@
+/* legacy.c: serves old kaniko-runner clients: one JSON line in, raw output and a status line out.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "creds.h"
+#include "job.h"
+#include "legacy_argv.h"
+#include "log.h"
+#include "msg_legacy.h"
+#include "proto.h"
+#include "roles.h"
+#include "runner.h"
+
+#define LEGACY_MAX_LINE      (1u << 20) /* the JSON line, newline excluded */
+#define LEGACY_HIGH_WATER    (4u << 20) /* stop reading the builder above this much unsent output */
+#define LEGACY_LOW_WATER     (1u << 20)
+#define LEGACY_STATUS_GAP_MS 20   /* pause before the status line, after the last output */
+#define LEGACY_LINGER_MS     5000 /* bound on flushing the last bytes before closing */
+
+extern char **environ;
+
+/* One legacy connection and its build. */
+struct legacy {
+	struct runner_conn conn; /* first: close_now gets this */
+	struct runner_build build;
+	struct runner *r;
+	uv_stream_t *stream;
+	uv_timer_t timer; /* the request line's deadline, then the status gap and linger */
+	struct job *job;
+	char *line; /* the JSON line as it arrives */
+	size_t len, cap;
+	char dir[PATH_MAX]; /* per-build directory (DOCKER_CONFIG inside), or "" */
+	char why[256];      /* why the build was cancelled, or "" */
+	uint64_t started_ms;
+	size_t queued;   /* output bytes not yet written */
+	unsigned writes; /* writes in flight */
+	int refs;        /* stream + timer + running job */
+	int status;      /* the build's status once known */
+	char last;       /* last output byte sent */
+	bool got_line;
+	bool have_slot;
+	bool reading;
+	bool job_paused;
+	bool status_due; /* builder done: status line goes out once output is flushed */
+	bool finishing;  /* the last write was queued; close after it */
+	bool gone;       /* the client disconnected or a write failed */
+	bool shut;       /* uv_shutdown requested: nothing more is written */
+	bool closed;     /* handles are closing */
+};
+
+/* One write: the uv_write_t and the bytes in one allocation. */
+struct lwrite {
+	uv_write_t req;
+	struct legacy *l;
+	size_t len;
+	uint8_t data[];
+};
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void take(struct legacy *l, const char *p, size_t n);
+static void got(struct legacy *l, size_t nread);
+static void on_line(struct legacy *l);
+static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen);
+static int start_builder(struct legacy *l, char **argv, char *err, size_t errlen);
+static void fail(struct legacy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int send_bytes(struct legacy *l, const void *p, size_t n);
+static uint8_t *wbuf_alloc(size_t cap);
+static void wbuf_release(uint8_t *buf);
+static void write_cb(uv_write_t *w, int status);
+static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t len, void *arg);
+static void on_exited(struct job *j, int how, int value, void *arg);
+static void on_cancel(struct runner_build *b, const char *why);
+static void try_status(struct legacy *l);
+static void status_gap_cb(uv_timer_t *t);
+static void timer_cb(uv_timer_t *t);
+static void close_now(struct runner_conn *rc);
+static void finish(struct legacy *l);
+static void drop(struct legacy *l);
+static void shutdown_cb(uv_shutdown_t *req, int status);
+static void handle_closed(uv_handle_t *h);
+static void unref(struct legacy *l);
+static void remove_dir(struct legacy *l);
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+
+void legacy_start(struct runner *r, uv_stream_t *s, const uint8_t *initial, size_t n)
+{
+	struct legacy *l = calloc(1, sizeof(*l));
+	if (!l) {
+		log_error(0, "legacy: out of memory");
+		uv_close((uv_handle_t *)s, handle_closed);
+		return;
+	}
+	l->r = r;
+	l->stream = s;
+	s->data = l;
+	l->refs = 2;
+	l->last = '\n';
+	uv_timer_init(r->loop, &l->timer);
+	l->timer.data = l;
+	runner_conn_add(r, &l->conn, close_now);
+	log_info(l->conn.id, "legacy kaniko-runner client");
+	uint64_t ms = (uint64_t)(r->cfg->idle_timeout * 1000);
+	uv_timer_start(&l->timer, timer_cb, ms ? ms : 1, 0);
+	take(l, (const char *)initial, n);
+	if (!l->closed && !l->gone && uv_read_start(s, alloc_cb, read_cb) == 0)
+		l->reading = true;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct legacy *l = h->data;
+	if (l->got_line) {
+		/* After the line only the end of the connection matters. */
+		static char sink[4096];
+		buf->base = sink;
+		buf->len = sizeof(sink);
+		return;
+	}
+	if (l->cap - l->len < 65536 && l->cap < LEGACY_MAX_LINE + 65536) {
+		size_t cap = l->cap ? l->cap * 2 : 65536;
+		char *p = realloc(l->line, cap);
+		if (p) {
+			l->line = p;
+			l->cap = cap;
+		}
+	}
+	if (!l->line) {
+		buf->base = NULL;
+		buf->len = 0;
+		return;
+	}
+	buf->base = l->line + l->len;
+	buf->len = l->cap - l->len;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct legacy *l = s->data;
+	if (nread < 0) {
+		/* The old clients read until we close: their end means they are gone. */
+		l->gone = true;
+		uv_read_stop(s);
+		l->reading = false;
+		if (l->job) {
+			log_info(l->conn.id, "client disconnected: killing the builder");
+			job_kill(l->job);
+		} else if (!l->finishing) {
+			drop(l);
+		}
+		return;
+	}
+	if (nread > 0 && !l->got_line && !l->closed)
+		got(l, (size_t)nread);
+}
+
+/* Bytes sniffed before this handler ran: copy them into the line buffer. */
+static void take(struct legacy *l, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (l->cap - l->len < n) {
+		size_t cap = l->len + n + 65536;
+		char *nb = realloc(l->line, cap);
+		if (!nb) {
+			drop(l);
+			return;
+		}
+		l->line = nb;
+		l->cap = cap;
+	}
+	memcpy(l->line + l->len, p, n);
+	got(l, n);
+}
+
+/* nread new bytes are at line[len..): look for the end of the line. */
+static void got(struct legacy *l, size_t nread)
+{
+	char *nl = memchr(l->line + l->len, '\n', (size_t)nread);
+	l->len += (size_t)nread;
+	if (nl) {
+		l->len = (size_t)(nl - l->line);
+		l->got_line = true;
+		uv_timer_stop(&l->timer);
+		on_line(l);
+	} else if (l->len > LEGACY_MAX_LINE) {
+		l->got_line = true; /* what follows is dropped */
+		uv_timer_stop(&l->timer);
+		fail(l, "request line longer than %u bytes", LEGACY_MAX_LINE);
+	}
+}
+
+/* The request line arrived: check it, take a build slot and start the builder. */
+static void on_line(struct legacy *l)
+{
+	struct legacy_request req;
+	char err[512];
+	int rc = msg_legacy_decode(l->line, l->len, &req, err, sizeof(err));
+	memset(l->line, 0, l->cap); /* it held credentials */
+	free(l->line);
+	l->line = NULL;
+	l->len = l->cap = 0;
+	if (rc) {
+		fail(l, "%s", err);
+		return;
+	}
+	if (prepare(l, &req, err, sizeof(err)) != 0)
+		fail(l, "%s", err);
+	msg_legacy_free(&req);
+}
+
+/* Check the command, take a slot, write the credentials and run. */
+static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen)
+{
+	const struct runner_config *cfg = l->r->cfg;
+	char **argv = NULL;
+	if (legacy_argv_check(cfg->executor, cfg->shared_workspace, &req->command, &argv, err,
+	                      errlen) != 0)
+		return -1;
+	char why[256];
+	int rc = runner_build_acquire(l->r, &l->build, l->conn.id, on_cancel, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "%s", why);
+		legacy_argv_free(argv);
+		return -1;
+	}
+	l->have_slot = true;
+	l->started_ms = uv_now(l->r->loop);
+	if (mkdir(cfg->workspace, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create workspace %s: %s", cfg->workspace,
+		         strerror(errno));
+		legacy_argv_free(argv);
+		return -1;
+	}
+	snprintf(l->dir, sizeof(l->dir), "%s/legacy-XXXXXX", cfg->workspace);
+	if (!mkdtemp(l->dir)) {
+		snprintf(err, errlen, "cannot create a build directory in %s: %s", cfg->workspace,
+		         strerror(errno));
+		l->dir[0] = '\0';
+		legacy_argv_free(argv);
+		return -1;
+	}
+	char cdir[PATH_MAX + 8];
+	snprintf(cdir, sizeof(cdir), "%s/docker", l->dir);
+	if (creds_write(cdir, req->creds, req->ncreds, err, errlen) != 0) {
+		legacy_argv_free(argv);
+		return -1;
+	}
+	for (size_t i = 0; i < req->ncreds; i++)
+		log_info(l->conn.id, "credentials for %s", req->creds[i].registry);
+	rc = start_builder(l, argv, err, errlen);
+	legacy_argv_free(argv);
+	return rc;
+}
+
+/* Spawn the builder with DOCKER_CONFIG pointing at this build's config.json. */
+static int start_builder(struct legacy *l, char **argv, char *err, size_t errlen)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	const char **env = calloc(n + 2, sizeof(*env));
+	char dc[PATH_MAX + 32];
+	if (!env) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "DOCKER_CONFIG=", 14) != 0)
+			env[k++] = environ[i];
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s/docker", l->dir);
+	env[k++] = dc;
+	env[k] = NULL;
+
+	struct job_spec spec = {
+	        .argv = (const char *const *)argv,
+	        .env = env,
+	        .cwd = NULL,
+	        .kill_timeout = l->r->cfg->kill_timeout,
+	        .conn_id = l->conn.id,
+	        .name = "executor",
+	};
+	static const struct job_ops ops = {
+	        .output = on_output,
+	        .exited = on_exited,
+	        .alloc = wbuf_alloc,
+	        .release = wbuf_release,
+	};
+	int rc = job_start(l->r->loop, &spec, &ops, l, &l->job, err, errlen);
+	free(env);
+	if (rc == 0)
+		l->refs++;
+	return rc;
+}
+
+/* Refuse or end the build: an error line, then "status: FAILED", then close. */
+static void fail(struct legacy *l, const char *fmt, ...)
+{
+	char msg[768], text[800];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info(l->conn.id, "legacy build failed: %s", msg);
+	if (l->gone || l->closed || l->finishing) {
+		drop(l);
+	} else {
+		int n = snprintf(text, sizeof(text), "%serror: %s\nstatus: FAILED\n",
+		                 l->last == '\n' ? "" : "\n", msg);
+		send_bytes(l, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
+		finish(l);
+	}
+	/* After finish(): a single-shot runner stops on release and must let this flush. */
+	remove_dir(l);
+	if (l->have_slot) {
+		l->have_slot = false;
+		runner_build_release(l->r, &l->build, R2K_EXIT_INTERNAL,
+		                     (double)(uv_now(l->r->loop) - l->started_ms) / 1000.0);
+	}
+}
+
+static uint8_t *wbuf_alloc(size_t cap)
+{
+	struct lwrite *w = malloc(sizeof(*w) + cap);
+	return w ? w->data : NULL;
+}
+
+static void wbuf_release(uint8_t *buf)
+{
+	if (buf)
+		free(buf - offsetof(struct lwrite, data));
+}
+
+/* Queue buf[0..n) (from wbuf_alloc; ownership passes) on the connection. */
+static int queue_buf(struct legacy *l, uint8_t *buf, size_t n)
+{
+	struct lwrite *w = (struct lwrite *)(buf - offsetof(struct lwrite, data));
+	if (l->gone || l->closed || l->shut || n == 0) {
+		free(w);
+		return -1;
+	}
+	w->l = l;
+	w->len = n;
+	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
+	if (uv_write(&w->req, l->stream, &b, 1, write_cb) != 0) {
+		free(w);
+		l->gone = true;
+		if (l->job)
+			job_kill(l->job);
+		return -1;
+	}
+	l->queued += n;
+	l->writes++;
+	l->last = (char)w->data[n - 1];
+	return 0;
+}
+
+/* Queue a copy of p[0..n). */
+static int send_bytes(struct legacy *l, const void *p, size_t n)
+{
+	uint8_t *b = wbuf_alloc(n);
+	if (!b)
+		return -1;
+	memcpy(b, p, n);
+	return queue_buf(l, b, n);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct lwrite *w = (struct lwrite *)req;
+	struct legacy *l = w->l;
+	l->queued -= w->len;
+	l->writes--;
+	free(w);
+	if (status < 0 && !l->gone) {
+		l->gone = true;
+		if (l->job) {
+			log_info(l->conn.id, "client gone (%s): killing the builder",
+			         uv_strerror(status));
+			job_kill(l->job);
+		}
+	}
+	if (l->job && l->job_paused && l->queued < LEGACY_LOW_WATER) {
+		l->job_paused = false;
+		job_resume_output(l->job);
+	}
+	try_status(l);
+}
+
+/* Builder output, stdout and stderr alike, goes out raw in the order read. */
+static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t len, void *arg)
+{
+	struct legacy *l = arg;
+	l->r->stats.output_bytes += len;
+	if (queue_buf(l, buf, len) != 0)
+		return;
+	if (!l->job_paused && l->queued > LEGACY_HIGH_WATER) {
+		l->job_paused = true;
+		job_pause_output(j);
+	}
+}
+
+/* The builder and its processes are gone: give the slot back, then report. */
+static void on_exited(struct job *j, int how, int value, void *arg)
+{
+	struct legacy *l = arg;
+	l->job = NULL;
+	l->status = how == R2K_EXIT_SIGNAL ? 128 + value : value;
+	l->status_due = !l->gone; /* before the release: a stopping runner must wait for it */
+	if (l->have_slot) {
+		l->have_slot = false;
+		runner_build_release(l->r, &l->build, l->status,
+		                     (double)(uv_now(l->r->loop) - l->started_ms) / 1000.0);
+	}
+	remove_dir(l);
+	log_info(l->conn.id, "builder %s %d",
+	         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited", value);
+	if (l->gone)
+		drop(l);
+	else
+		try_status(l);
+	unref(l);
+}
+
+/* Once every output byte is written, wait a moment, then send the status line. */
+static void try_status(struct legacy *l)
+{
+	if (l->finishing && l->writes == 0 && !l->shut && !l->closed) {
+		uv_shutdown_t *req = malloc(sizeof(*req));
+		l->shut = true;
+		if (!req || uv_shutdown(req, l->stream, shutdown_cb) != 0) {
+			free(req);
+			drop(l);
+			return;
+		}
+		req->data = l;
+		return;
+	}
+	if (!l->status_due || l->writes > 0 || l->gone)
+		return;
+	l->status_due = false;
+	if (l->last != '\n')
+		send_bytes(l, "\n", 1);
+	/* A separate read for the status line: old clients compare the last chunk they read. */
+	uv_timer_start(&l->timer, status_gap_cb, LEGACY_STATUS_GAP_MS, 0);
+}
+
+static void status_gap_cb(uv_timer_t *t)
+{
+	struct legacy *l = t->data;
+	if (l->gone || l->closed) {
+		drop(l);
+		return;
+	}
+	if (l->status == 0) {
+		static const char ok[] = "status: SUCCESS\n";
+		send_bytes(l, ok, sizeof(ok) - 1);
+		finish(l);
+		return;
+	}
+	char text[400];
+	int n;
+	if (l->why[0])
+		n = snprintf(text, sizeof(text), "error: build cancelled: %s\nstatus: FAILED\n",
+		             l->why);
+	else if (l->status > 128)
+		n = snprintf(text, sizeof(text),
+		             "error: builder killed by signal %d\nstatus: FAILED\n",
+		             l->status - 128);
+	else
+		n = snprintf(text, sizeof(text),
+		             "error: builder exited with status %d\nstatus: FAILED\n", l->status);
+	send_bytes(l, text, (size_t)n);
+	finish(l);
+}
+
+/* The last bytes are queued: shut down after them and close (bounded by a timer). */
+static void finish(struct legacy *l)
+{
+	if (l->finishing)
+		return;
+	l->finishing = true;
+	uv_timer_start(&l->timer, timer_cb, LEGACY_LINGER_MS, 0);
+	try_status(l);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct legacy *l = req->data;
+	free(req);
+	drop(l);
+}
+
+/* Request deadline, or the bound on flushing the last bytes. */
+static void timer_cb(uv_timer_t *t)
+{
+	struct legacy *l = t->data;
+	if (!l->got_line && !l->finishing) {
+		log_info(l->conn.id, "no request line within %.0f s", l->r->cfg->idle_timeout);
+		fail(l, "no request line within %.0f s", l->r->cfg->idle_timeout);
+		return;
+	}
+	drop(l);
+}
+
+/* The runner is stopping: a build still running is cancelled through on_cancel. */
+static void close_now(struct runner_conn *rc)
+{
+	struct legacy *l = (struct legacy *)rc;
+	if (l->job || l->finishing || l->status_due)
+		return; /* it ends by itself */
+	fail(l, "runner is shutting down");
+}
+
+static void on_cancel(struct runner_build *b, const char *why)
+{
+	struct legacy *l = (struct legacy *)((char *)b - offsetof(struct legacy, build));
+	snprintf(l->why, sizeof(l->why), "%s", why);
+	if (l->job)
+		job_kill(l->job);
+}
+
+/* Close the connection now (queued writes are cancelled). */
+static void drop(struct legacy *l)
+{
+	if (l->closed)
+		return;
+	l->closed = true;
+	l->gone = true;
+	runner_conn_remove(l->r, &l->conn);
+	if (l->job)
+		job_kill(l->job);
+	uv_close((uv_handle_t *)l->stream, handle_closed);
+	uv_close((uv_handle_t *)&l->timer, handle_closed);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct legacy *l = h->data;
+	if (!l) {
+		free(h); /* a stream that never got a struct */
+		return;
+	}
+	if (h == (uv_handle_t *)l->stream)
+		free(h);
+	unref(l);
+}
+
+static void unref(struct legacy *l)
+{
+	if (--l->refs > 0)
+		return;
+	remove_dir(l);
+	if (l->line) {
+		memset(l->line, 0, l->cap);
+		free(l->line);
+	}
+	free(l);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (remove(path) != 0)
+		log_warn(0, "cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Delete the per-build directory and the credentials in it. */
+static void remove_dir(struct legacy *l)
+{
+	if (!l->dir[0])
+		return;
+	nftw(l->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	l->dir[0] = '\0';
+}

@@ -1,0 +1,137 @@
+"""End to end: r2k client -> r2k runner -> buildah (chroot, vfs) -> docker-registry."""
+import base64
+import gzip
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.environ["R2K_SOURCE_DIR"], "tests", "lib"))
+import builders  # noqa: E402
+import r2kwire as w  # noqa: E402
+from clientrun import run_client  # noqa: E402
+from registry import Registry  # noqa: E402
+
+USER, PASSWORD = "ci", "pa:ss/w0rd:" + "x" * 40
+MANIFEST_TYPES = ", ".join(["application/vnd.oci.image.manifest.v1+json",
+                            "application/vnd.docker.distribution.manifest.v2+json"])
+
+
+@pytest.fixture(scope="module")
+def env():
+    if not shutil.which("buildah") or os.geteuid() != 0:
+        pytest.skip("needs buildah and root")
+    tmp = tempfile.mkdtemp(prefix="r2k-test-buildah-")
+    store = builders.BuildahStore()
+    with Registry() as base_reg, Registry(auth="htpasswd", users={USER: PASSWORD}) as dest_reg:
+        base = base_reg.host + "/base/busybox:1"
+        builders.push_busybox_base(store, base)
+        ws = os.path.join(tmp, "ws")
+        runner = w.Runner("--backend", "buildah", "--buildah", store.wrapper, "--workspace", ws,
+                          "--multiple", "--isolation", "chroot", "--storage-driver", "vfs")
+        try:
+            yield {"tmp": tmp, "base": base, "base_reg": base_reg, "dest_reg": dest_reg,
+                   "runner": runner, "ws": ws, "store": store}
+            assert runner.stop() == 0, runner.log()[-3000:]
+            assert os.listdir(ws) == []
+        finally:
+            runner.stop()
+            store.remove()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def basic(user, password):
+    return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()}
+
+
+def registry_files(reg, repo, tag, auth):
+    """The image's files: {path: bytes} over all layers, and its config."""
+    status, _, body = reg.request("GET", "/v2/%s/manifests/%s" % (repo, tag),
+                                  headers=dict(auth, Accept=MANIFEST_TYPES))
+    assert status == 200, body
+    manifest = json.loads(body)
+    files = {}
+    for layer in manifest["layers"]:
+        status, _, blob = reg.request("GET", "/v2/%s/blobs/%s" % (repo, layer["digest"]), headers=auth)
+        assert status == 200
+        if blob[:2] == b"\x1f\x8b":
+            blob = gzip.decompress(blob)
+        with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+            for m in t.getmembers():
+                if m.isfile():
+                    files[m.name.lstrip("./")] = t.extractfile(m).read()
+    status, _, cfg = reg.request("GET", "/v2/%s/blobs/%s" % (repo, manifest["config"]["digest"]),
+                                 headers=auth)
+    assert status == 200
+    return files, json.loads(cfg)
+
+
+def make_context(tmp, name, dockerfile, files):
+    d = os.path.join(tmp, name)
+    os.makedirs(d)
+    with open(os.path.join(d, "Dockerfile"), "w") as f:
+        f.write(dockerfile)
+    for rel, data in files.items():
+        with open(os.path.join(d, rel), "wb") as f:
+            f.write(data)
+    return d
+
+
+def test_build_and_push_with_real_client(env):
+    payload = os.urandom(200000) + b"end"
+    ctx = make_context(env["tmp"], "ctx1", f"""FROM {env['base']}
+ARG GREETING=hello
+LABEL org.example.test=yes
+RUN echo "to-stdout:$GREETING" && echo "to-stderr:$GREETING" >&2
+COPY payload.bin /data/payload.bin
+""", {"payload.bin": payload})
+    dest = env["dest_reg"].host + "/team/app:1"
+    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--destination", dest,
+                    "--build-arg", "GREETING=bonjour", "--label", "org.example.source=r2k",
+                    "--insecure-registry", env["base_reg"].host,
+                    "--insecure-registry", env["dest_reg"].host,
+                    "--registry-credentials", "registry=" + env["dest_reg"].host,
+                    "--registry-credentials", "username=" + USER,
+                    "--registry-credentials", "password=" + PASSWORD])
+    assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:], env["runner"].log()[-3000:])
+    assert b"to-stdout:bonjour" in p.stdout and b"to-stdout:bonjour" not in p.stderr
+    assert b"to-stderr:bonjour" in p.stderr and b"to-stderr:bonjour" not in p.stdout
+    files, cfg = registry_files(env["dest_reg"], "team/app", "1", basic(USER, PASSWORD))
+    assert files.get("data/payload.bin") == payload
+    assert files.get("bin/busybox") == open("/bin/busybox", "rb").read()
+    labels = cfg["config"]["Labels"]
+    assert labels["org.example.test"] == "yes" and labels["org.example.source"] == "r2k"
+    log = env["runner"].log()
+    assert PASSWORD not in log and base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode() not in log
+    # The local image was removed after the push.
+    images = env["store"].run("images", "--noheading").stdout
+    assert "team/app" not in images
+
+
+def test_run_exit_status_reaches_client(env):
+    ctx = make_context(env["tmp"], "ctx2", f"FROM {env['base']}\nRUN echo failing; exit 3\n", {})
+    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--no-push",
+                    "--insecure-registry", env["base_reg"].host])
+    assert p.returncode == 3, (p.stdout[-2000:], p.stderr[-2000:])
+    assert b"failing" in p.stdout
+
+
+def test_wrong_password_fails_push(env):
+    ctx = make_context(env["tmp"], "ctx3", f"FROM {env['base']}\nRUN true\n", {})
+    dest = env["dest_reg"].host + "/team/denied:1"
+    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--destination", dest,
+                    "--insecure-registry", env["base_reg"].host,
+                    "--insecure-registry", env["dest_reg"].host,
+                    "--registry-credentials", "registry=" + env["dest_reg"].host,
+                    "--registry-credentials", "username=" + USER,
+                    "--registry-credentials", "password=wrong"])
+    assert p.returncode not in (0, 76, 77), (p.returncode, p.stderr[-2000:])
+    status, _, _ = env["dest_reg"].request("GET", "/v2/team/denied/manifests/1",
+                                           headers=dict(basic(USER, PASSWORD), Accept=MANIFEST_TYPES))
+    assert status == 404

@@ -1,0 +1,280 @@
+"""The runner's HTTP front: endpoints, errors, keep-alive, pipelining, metrics, readiness."""
+import json
+import os
+import socket
+import sys
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
+from runnerproc import (remove_tmp_path, Runner, connect, get_metrics, http_get, legacy_build, metric,  # noqa
+                        parse_prometheus, read_all, read_response, wait_for)
+
+BLOCKING_EXECUTOR = """#!/bin/sh
+# Stand-in executor: says it started, then waits until the test releases it.
+: "${R2K_TEST_DIR:?}"
+echo started > "$R2K_TEST_DIR/started"
+while [ ! -e "$R2K_TEST_DIR/release" ]; do sleep 0.05; done
+echo "built $*"
+"""
+
+
+@pytest.fixture
+def runner():
+    with Runner("--multiple") as r:
+        yield r
+
+
+def test_endpoints(runner):
+    r = http_get(runner.addr, "/healthz")
+    assert (r.status, r.body) == (200, b"ok\n")
+    r = http_get(runner.addr, "/readyz")
+    assert (r.status, r.body) == (200, b"ready\n")
+    r = http_get(runner.addr, "/version")
+    assert r.status == 200 and r.header("content-type") == "application/json"
+    v = json.loads(r.body)
+    assert v["name"] == "r2k" and v["protocol"] == 1 and v["mode"] == "multiple"
+    assert v["version"]
+    r = http_get(runner.addr, "/metrics")
+    assert r.status == 200
+    assert r.header("content-type").startswith("text/plain; version=0.0.4")
+    parse_prometheus(r.body.decode())
+    r = http_get(runner.addr, "/healthz?probe=1")
+    assert r.status == 200
+    r = http_get(runner.addr, "/healthz", method="HEAD")
+    assert r.status == 200 and r.header("content-length") == "3"
+
+
+def test_not_found_and_method_not_allowed(runner):
+    r = http_get(runner.addr, "/nope")
+    assert r.status == 404
+    for path in ("/healthz", "/readyz", "/metrics", "/version"):
+        r = http_get(runner.addr, path, method="POST", extra="Content-Length: 0\r\n")
+        assert r.status == 405, path
+        assert r.header("allow") == "GET, HEAD"
+    r = http_get(runner.addr, "/healthz", method="DELETE")
+    assert r.status == 405
+
+
+def test_malformed_request_is_400_and_closed(runner):
+    for raw in (b"GARBAGE / HTTP/1.1\r\n\r\n", b"GET /healthz HTTP/9.9\r\n\r\n",
+                b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n"):
+        s = connect(runner.addr)
+        s.sendall(raw + b"GET /healthz HTTP/1.1\r\n\r\n")
+        r, rest = read_response(s)
+        assert r.status == 400, raw
+        assert r.header("connection") == "close"
+        assert rest + read_all(s) == b"", "nothing after the 400: connection closed"
+        s.close()
+
+
+def test_header_too_large_is_431_and_closed(runner):
+    s = connect(runner.addr)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    r, rest = read_response(s)
+    assert r.status == 431
+    assert rest + read_all(s) == b""
+    s.close()
+    # Many small headers add up too.
+    s = connect(runner.addr)
+    s.sendall(b"GET /healthz HTTP/1.1\r\n" + b"X: y\r\n" * 3000 + b"\r\n")
+    r, _ = read_response(s)
+    assert r.status == 431
+    s.close()
+    # Below the cap is fine.
+    r = http_get(runner.addr, "/healthz", extra="X-Ok: " + "a" * 8000 + "\r\n")
+    assert r.status == 200
+
+
+def test_uri_too_long(runner):
+    r = http_get(runner.addr, "/" + "a" * 5000)
+    assert r.status == 414
+
+
+def test_body_discarded_and_capped(runner):
+    s = connect(runner.addr)
+    body = b"x" * 1000
+    s.sendall(b"POST /nope HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body +
+              b"GET /healthz HTTP/1.1\r\n\r\n")
+    r1, rest = read_response(s)
+    r2, rest = read_response(s, rest)
+    assert (r1.status, r2.status) == (404, 200)
+    s.close()
+    s = connect(runner.addr)
+    big = 200 * 1024
+    s.sendall(b"POST /healthz HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % big)
+    try:
+        s.sendall(b"y" * big)
+    except OSError:
+        pass  # the runner may close before all of it is sent
+    r, _ = read_response(s)
+    assert r.status == 413
+    s.close()
+
+
+def test_keep_alive_several_requests(runner):
+    s = connect(runner.addr)
+    rest = b""
+    for path, want in (("/healthz", 200), ("/readyz", 200), ("/nope", 404), ("/version", 200),
+                       ("/metrics", 200)):
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        r, rest = read_response(s, rest)
+        assert r.status == want
+        assert r.header("connection") == "keep-alive"
+    s.sendall(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+    r, rest = read_response(s, rest)
+    assert r.status == 200 and r.header("connection") == "close"
+    assert rest + read_all(s) == b""
+    s.close()
+
+
+def test_http_1_0(runner):
+    s = connect(runner.addr)
+    s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+    r, rest = read_response(s)
+    assert r.status == 200 and r.header("connection") == "close"
+    assert rest + read_all(s) == b""
+    s.close()
+    s = connect(runner.addr)
+    s.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    r, rest = read_response(s)
+    assert r.status == 200 and r.header("connection") == "keep-alive"
+    s.sendall(b"GET /readyz HTTP/1.0\r\n\r\n")
+    r, rest = read_response(s, rest)
+    assert r.status == 200
+    assert rest + read_all(s) == b""
+    s.close()
+
+
+def test_pipelined_requests(runner):
+    s = connect(runner.addr)
+    s.sendall(b"GET /healthz HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n"
+              b"HEAD /version HTTP/1.1\r\n\r\nGET /readyz HTTP/1.1\r\nConnection: close\r\n\r\n"
+              b"GET /healthz HTTP/1.1\r\n\r\n")
+    r1, rest = read_response(s)
+    r2, rest = read_response(s, rest)
+    r3, rest = read_response(s, rest, head=True)
+    r4, rest = read_response(s, rest)
+    assert [r.status for r in (r1, r2, r3, r4)] == [200, 404, 200, 200]
+    assert r4.body == b"ready\n"
+    assert rest + read_all(s) == b"", "requests after Connection: close are not answered"
+    s.close()
+
+
+def test_upgrade_not_offered(runner):
+    for raw in (b"GET /healthz HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+                b"CONNECT /healthz HTTP/1.1\r\n\r\n"):
+        s = connect(runner.addr)
+        s.sendall(raw + b"GET /healthz HTTP/1.1\r\n\r\n")
+        r, rest = read_response(s)
+        assert r.status in (200, 405) and r.header("connection") == "close"
+        assert rest + read_all(s) == b""
+        s.close()
+
+
+def test_idle_connection_closed():
+    with Runner("--multiple", "--idle-timeout", "1") as runner:
+        s = connect(runner.addr, timeout=60)
+        s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+        r, rest = read_response(s)
+        assert r.status == 200
+        assert rest + read_all(s) == b""  # closed by the runner, not by us
+        s.close()
+        s = connect(runner.addr, timeout=60)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")  # never finished
+        assert read_all(s) == b""
+        s.close()
+
+
+def test_metrics_counters_move(runner, tmp_path):
+    before = get_metrics(runner.addr)
+    proto = lambda f, p: metric(f, "r2k_connections_total", protocol=p)  # noqa: E731
+    # One connection of each protocol.
+    s = connect(runner.addr)
+    # Preamble, then a CONTEXT frame where REQUEST must come first: ERROR 1 and close.
+    s.sendall(b"\x89R2K\r\n\x1a\n\x00\x01\x00\x00" + b"\x01\x02\x00\x00\x00\x00\x00\x00")
+    assert read_all(s).startswith(b"\x89R2K")
+    s.close()
+    text, ok = legacy_build(runner.addr, ["/nonexistent/executor"])
+    assert not ok and "refused" in text
+    s = connect(runner.addr)
+    s.sendall(b"\x00hello")
+    assert read_all(s) == b"r2k: unrecognised protocol\n"
+    s.close()
+    after = get_metrics(runner.addr)
+    for p in ("r2k", "legacy", "unknown"):
+        assert proto(after, p) == proto(before, p) + 1, p
+    assert proto(after, "http") == proto(before, "http") + 1  # the second /metrics
+    for fam in ("r2k_builds_started_total", "r2k_builds_succeeded_total",
+                "r2k_builds_failed_total", "r2k_context_bytes_received_total",
+                "r2k_output_bytes_relayed_total", "r2k_connections_total",
+                "r2k_check_results_total"):
+        assert after[fam]["type"] == "counter" and after[fam]["help"], fam
+    assert after["r2k_active_builds"]["type"] == "gauge"
+    assert after["r2k_build_duration_seconds"]["type"] == "histogram"
+    kinds = {l["kind"] for n, l, v in after["r2k_check_results_total"]["samples"]}
+    assert {"reachability", "auth", "push", "cache", "base_image", "cache_dir",
+            "warm"} <= kinds
+
+
+def test_metrics_after_builds(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "ctx").mkdir(parents=True)
+    exe = tmp_path / "executor"
+    exe.write_text("#!/bin/sh\necho building\n[ -z \"$FAIL\" ] || exit 3\n")
+    exe.chmod(0o755)
+    with Runner("--multiple", "--executor", str(exe), "--shared-workspace", str(ws),
+                "--workspace", str(tmp_path / "builds")) as runner:
+        cmd = [str(exe), "--context", str(ws / "ctx")]
+        text, ok = legacy_build(runner.addr, cmd)
+        assert ok, text
+        f = get_metrics(runner.addr)
+        assert metric(f, "r2k_builds_started_total") == 1
+        assert metric(f, "r2k_builds_succeeded_total") == 1
+        assert metric(f, "r2k_builds_failed_total") == 0
+        assert metric(f, "r2k_output_bytes_relayed_total") >= len("building\n")
+        assert metric(f, "r2k_build_duration_seconds_count") == 1
+        assert metric(f, "r2k_active_builds") == 0
+        buckets = [(l["le"], v) for n, l, v in f["r2k_build_duration_seconds"]["samples"]
+                   if n.endswith("_bucket")]
+        les = [b[0] for b in buckets]
+        assert les == ["1", "5", "10", "30", "60", "120", "300", "600", "1200", "1800", "3600",
+                       "+Inf"]
+        values = [b[1] for b in buckets]
+        assert values == sorted(values), "buckets are cumulative"
+        assert values[-1] == 1
+
+
+def test_readyz_single_shot_and_probes_do_not_consume(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "ctx").mkdir(parents=True)
+    exe = tmp_path / "executor"
+    exe.write_text(BLOCKING_EXECUTOR)
+    exe.chmod(0o755)
+    env = {"R2K_TEST_DIR": str(tmp_path)}
+    runner = Runner("--executor", str(exe), "--shared-workspace", str(ws),
+                    "--workspace", str(tmp_path / "builds"), env=env)
+    try:
+        for _ in range(5):
+            assert http_get(runner.addr, "/readyz").status == 200
+            assert http_get(runner.addr, "/healthz").status == 200
+            assert http_get(runner.addr, "/metrics").status == 200
+        assert runner.proc.poll() is None, "probes do not end a single-shot runner"
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            zip(("text", "ok"), legacy_build(runner.addr, [str(exe), "--context",
+                                                           str(ws / "ctx")]))))
+        t.start()
+        wait_for(lambda: (tmp_path / "started").exists(), what="builder start")
+        r = http_get(runner.addr, "/readyz")
+        assert r.status == 503 and b"single build" in r.body
+        assert http_get(runner.addr, "/healthz").status == 200
+        text, ok = legacy_build(runner.addr, [str(exe), "--context", str(ws / "ctx")])
+        assert not ok and "busy" in text
+        (tmp_path / "release").write_text("")
+        t.join(120)
+        assert result["ok"], result["text"]
+        assert runner.wait(60) == 0
+    finally:
+        runner.stop()

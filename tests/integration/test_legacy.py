@@ -1,0 +1,243 @@
+"""Old kaniko-runner clients: the JSON line, confinement, per-build credentials, disconnects."""
+import base64
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
+from runnerproc import remove_tmp_path, Runner, connect, get_metrics, legacy_build, metric, read_all, wait_for  # noqa
+
+# Stand-in executor: records its argv, environment and config.json, writes both streams.
+EXECUTOR = r"""#!/bin/sh
+d="${R2K_TEST_DIR:?}"
+echo ran > "$d/ran"
+printf '%s\n' "$@" > "$d/argv"
+env > "$d/env"
+echo "$DOCKER_CONFIG" > "$d/docker_config_path"
+cp "$DOCKER_CONFIG/config.json" "$d/config.json" 2>/dev/null
+echo "STEP 1: to stdout"
+echo "warning: to stderr" >&2
+printf 'no newline at the end'
+if [ -e "$d/block" ]; then
+  sleep 1000 &
+  echo $! > "$d/child.pid"
+  echo $$ > "$d/exec.pid"
+  wait
+fi
+exit "${R2K_TEST_EXIT:-0}"
+"""
+
+
+class Env:
+    def __init__(self, tmp_path):
+        self.dir = tmp_path
+        self.ws = tmp_path / "workspace"
+        self.ctx = self.ws / "build1"
+        self.ctx.mkdir(parents=True)
+        (self.ctx / "Dockerfile").write_text("FROM scratch\n")
+        self.builds = tmp_path / "builds"
+        self.exe = tmp_path / "executor"
+        self.exe.write_text(EXECUTOR)
+        self.exe.chmod(0o755)
+
+    def runner(self, *extra, env=None):
+        e = {"R2K_TEST_DIR": str(self.dir)}
+        e.update(env or {})
+        return Runner("--multiple", "--executor", str(self.exe), "--shared-workspace",
+                      str(self.ws), "--workspace", str(self.builds), *extra, env=e)
+
+    def cmd(self, *args):
+        return [str(self.exe), "--context", str(self.ctx), *args]
+
+    def ran(self):
+        return (self.dir / "ran").exists()
+
+
+@pytest.fixture
+def env(tmp_path):
+    return Env(tmp_path)
+
+
+def test_success_relays_both_streams(env):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd("--destination", "reg.example/app:1"))
+    assert ok, text
+    assert "STEP 1: to stdout\n" in text and "warning: to stderr\n" in text
+    assert "no newline at the end" in text
+    assert text.endswith("\nstatus: SUCCESS\n")  # on a line of its own
+    argv = (env.dir / "argv").read_text().splitlines()
+    assert argv == ["--context", str(env.ctx.resolve()), "--destination", "reg.example/app:1"]
+
+
+def test_builder_failure(env):
+    with env.runner(env={"R2K_TEST_EXIT": "3"}) as r:
+        text, ok = legacy_build(r.addr, env.cmd())
+    assert not ok
+    lines = text.splitlines()
+    assert lines[-2:] == ["error: builder exited with status 3", "status: FAILED"]
+
+
+def test_wrong_executor_runs_nothing(env, tmp_path):
+    marker = tmp_path / "touched"
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, ["/usr/bin/touch", str(marker)])
+        assert not ok and "refused" in text and text.endswith("status: FAILED\n")
+        text, ok = legacy_build(r.addr, [str(env.exe) + "x", "--context", str(env.ctx)])
+        assert not ok
+        f = get_metrics(r.addr)
+    assert not marker.exists() and not env.ran()
+    assert metric(f, "r2k_builds_started_total") == 0
+
+
+@pytest.mark.parametrize("how", ["outside", "symlink", "missing", "none", "workspace-itself",
+                                 "git", "dotdot"])
+def test_context_must_lie_in_workspace(env, tmp_path, how):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (env.ws / "link").symlink_to(outside)
+    ctx = {"outside": str(outside), "symlink": str(env.ws / "link"),
+           "missing": str(env.ws / "nope"), "workspace-itself": str(env.ws),
+           "git": "git://example.invalid/repo.git",
+           "dotdot": str(env.ctx) + "/../../outside"}.get(how)
+    cmd = [str(env.exe)] + (["--context=" + ctx] if ctx else ["--destination", "x"])
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, cmd)
+    assert not ok and text.endswith("status: FAILED\n"), text
+    assert ("refused" in text or "No such file" in text or "no --context" in text), text
+    assert not env.ran()
+
+
+def test_context_forms_accepted(env):
+    with env.runner() as r:
+        for form in (["--context=dir://" + str(env.ctx)], ["-c", str(env.ctx)],
+                     ["-c" + str(env.ctx)]):
+            text, ok = legacy_build(r.addr, [str(env.exe)] + form)
+            assert ok, (form, text)
+
+
+def test_dockerfile_outside_refused(env):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd("--dockerfile", "/etc/passwd"))
+        assert not ok and "dockerfile" in text
+        text, ok = legacy_build(r.addr, env.cmd("--dockerfile", "../../../etc/passwd"))
+        assert not ok and "dockerfile" in text
+        assert not env.ran()
+        text, ok = legacy_build(r.addr, env.cmd("--dockerfile=Dockerfile"))
+        assert ok, text
+
+
+def test_output_paths_confined(env, tmp_path):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd("--digest-file", str(tmp_path / "digest")))
+        assert not ok and "output path" in text and "not inside the shared workspace" in text
+        assert not env.ran()
+        text, ok = legacy_build(r.addr, env.cmd("--digest-file=" + str(env.ctx / "digest")))
+        assert ok, text
+
+
+def test_credential_without_registry(env):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd(),
+                                credentials=[{"username": "u", "password": "p"}])
+    assert not ok and "credentials[0] has no registry" in text
+    assert not env.ran()
+    assert "\"p\"" not in text
+
+
+def test_bad_json_and_long_line(env):
+    with env.runner() as r:
+        s = connect(r.addr)
+        s.sendall(b"{not json\n")
+        text = read_all(s).decode()
+        s.close()
+        assert "not valid JSON" in text and text.endswith("status: FAILED\n")
+        s = connect(r.addr)
+        try:
+            s.sendall(b"{" + b" " * (1100 * 1024))
+        except OSError:
+            pass
+        text = read_all(s).decode()
+        s.close()
+        assert "longer than" in text and text.endswith("status: FAILED\n")
+    assert not env.ran()
+
+
+def test_empty_credentials_and_config_deleted(env):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd(), credentials=[])
+    assert ok, text
+    assert json.loads((env.dir / "config.json").read_text()) == {"auths": {}}
+
+
+def test_per_build_config(env):
+    creds = [{"registry": "localhost:5000", "username": "alice", "password": "s3cret"},
+             {"registry": "https://index.docker.io/v1/",
+              "auth": base64.b64encode(b"bob:pw").decode()},
+             {"registry": "cache.example:5001", "username": "c", "password": "d",
+              "insecure": True, "tls-verify": "false"}]
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd(), credentials=creds)
+        log = r.log
+    assert ok, text
+    cfg = json.loads((env.dir / "config.json").read_text())
+    auths = cfg["auths"]
+    assert base64.b64decode(auths["localhost:5000"]["auth"]) == b"alice:s3cret"
+    assert base64.b64decode(auths["https://index.docker.io/v1/"]["auth"]) == b"bob:pw"
+    assert base64.b64decode(auths["cache.example:5001"]["auth"]) == b"c:d"
+    dc = (env.dir / "docker_config_path").read_text().strip()
+    assert dc.startswith(str(env.builds) + "/"), dc
+    assert not os.path.exists(dc), "per-build config deleted after the build"
+    assert os.listdir(env.builds) == [], "no per-build directory left"
+    assert "s3cret" not in log and "s3cret" not in text
+
+
+def test_busy_runner_refuses(env):
+    (env.dir / "block").write_text("")
+    with env.runner("--max-builds", "1") as r:
+        res = {}
+        t = threading.Thread(target=lambda: res.update(text_ok=legacy_build(r.addr, env.cmd())))
+        t.start()
+        wait_for(lambda: (env.dir / "exec.pid").exists(), what="builder start")
+        text, ok = legacy_build(r.addr, env.cmd())
+        assert not ok and "busy" in text
+        os.kill(int((env.dir / "exec.pid").read_text()), signal.SIGTERM)
+        t.join(120)
+        assert not res["text_ok"][1]
+
+
+def test_client_disconnect_kills_builder(env):
+    (env.dir / "block").write_text("")
+    with env.runner() as r:
+        s = connect(r.addr)
+        s.sendall((json.dumps({"command": env.cmd(), "credentials": []}) + "\n").encode())
+        wait_for(lambda: (env.dir / "child.pid").exists() and
+                 (env.dir / "child.pid").read_text().strip(), what="builder start")
+        pids = [int((env.dir / n).read_text()) for n in ("exec.pid", "child.pid")]
+        s.close()
+
+        def gone(pid):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().split(") ")[1][0] == "Z"
+            except FileNotFoundError:
+                return True
+        wait_for(lambda: all(gone(p) for p in pids), what="builder tree killed")
+        wait_for(lambda: metric(get_metrics(r.addr), "r2k_builds_failed_total") == 1,
+                 what="failed build counted")
+        f = get_metrics(r.addr)
+        assert metric(f, "r2k_active_builds") == 0
+    assert os.listdir(env.builds) == []
+
+
+def test_request_line_deadline(env):
+    with env.runner("--idle-timeout", "1") as r:
+        s = connect(r.addr, timeout=60)
+        s.sendall(b'{"command": ')
+        text = read_all(s).decode()
+        s.close()
+    assert "no request line" in text and text.endswith("status: FAILED\n")

@@ -1,0 +1,136 @@
+"""Cancellation kills the builder and everything it started; the workspace goes too."""
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.environ["R2K_SOURCE_DIR"], "tests", "lib"))
+import builders  # noqa: E402
+import r2kwire as w  # noqa: E402
+
+DOCKERFILE_TAR = w.make_tar([("Dockerfile", b"FROM scratch\n", 0o644)])
+
+
+@pytest.fixture
+def tmp():
+    d = tempfile.mkdtemp(prefix="r2k-test-cancel-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def stubborn_builder(tmp):
+    """A builder that starts a TERM-ignoring child in a new session and an orphan, records
+    their pids, says 'ready' and waits."""
+    pids = os.path.join(tmp, "pids")
+    os.mkdir(pids)
+    return builders.script_executor(tmp, f"""
+setsid sh -c 'trap "" TERM; echo $$ > {pids}/session; exec sleep 1000' &
+sh -c 'sleep 1000 & echo $! > {pids}/orphan' &
+echo $$ > {pids}/builder
+while [ ! -s {pids}/session ] || [ ! -s {pids}/orphan ]; do sleep 0.05; done
+echo ready
+sleep 1000
+"""), pids
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def start_build(runner):
+    s = w.connect(runner.addr)
+    data = DOCKERFILE_TAR
+    s.sendall(w.preamble() + w.request() + w.frame(w.CONTEXT, data) + w.context_end(data))
+    res = w.Result()
+    res.preamble = w.recv_exact(s, 12)
+    while b"ready" not in res.stdout:
+        t, payload = w.read_frame(s)
+        if t == w.STDOUT:
+            res.stdout += payload
+        assert t in (w.STDOUT, w.STDERR, w.LOG, w.CHECK), (t, payload)
+    return s, res
+
+
+def check_all_gone(pids, ws):
+    found = {}
+    for name in ("builder", "session", "orphan"):
+        with open(os.path.join(pids, name)) as f:
+            found[name] = int(f.read())
+    deadline = time.time() + 30  # bound only; the runner reaps before it answers
+    while any(alive(p) for p in found.values()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in found.values()), found
+    assert os.listdir(ws) == []
+
+
+def test_cancel_frame(tmp):
+    builder, pids = stubborn_builder(tmp)
+    ws = os.path.join(tmp, "ws")
+    runner = w.Runner("--executor", builder, "--workspace", ws, "--kill-timeout", "0.5")
+    try:
+        s, res = start_build(runner)
+        s.sendall(w.frame(w.CANCEL))
+        res = w.read_result(s, res)
+        s.close()
+        assert res.exit == (1, signal.SIGTERM, "")
+        # Everything was gone before EXIT was sent.
+        for name in ("builder", "session", "orphan"):
+            assert not alive(int(open(os.path.join(pids, name)).read()))
+        check_all_gone(pids, ws)
+        assert runner.wait() == 128 + signal.SIGTERM
+    finally:
+        runner.stop()
+
+
+def test_client_disconnect(tmp):
+    builder, pids = stubborn_builder(tmp)
+    ws = os.path.join(tmp, "ws")
+    runner = w.Runner("--executor", builder, "--workspace", ws, "--kill-timeout", "0.5")
+    try:
+        s, _ = start_build(runner)
+        s.close()
+        assert runner.wait() == 76, runner.log()
+        check_all_gone(pids, ws)
+    finally:
+        runner.stop()
+
+
+def test_client_disconnect_during_context(tmp):
+    executor, record = builders.recording_executor(tmp)
+    ws = os.path.join(tmp, "ws")
+    runner = w.Runner("--executor", executor, "--workspace", ws)
+    try:
+        s = w.connect(runner.addr)
+        data = w.make_tar([("Dockerfile", b"FROM scratch\n", 0o644), ("big", os.urandom(4 << 20), 0o644)])
+        s.sendall(w.preamble() + w.request() + w.frame(w.CONTEXT, data[:300000]))
+        s.close()
+        assert runner.wait() == 76
+        assert os.listdir(ws) == []
+        assert not os.path.exists(record)
+    finally:
+        runner.stop()
+
+
+def test_runner_sigterm(tmp):
+    builder, pids = stubborn_builder(tmp)
+    ws = os.path.join(tmp, "ws")
+    runner = w.Runner("--executor", builder, "--workspace", ws, "--kill-timeout", "0.5")
+    try:
+        s, res = start_build(runner)
+        runner.proc.send_signal(signal.SIGTERM)
+        res = w.read_result(s, res)
+        s.close()
+        assert res.exit == (1, signal.SIGTERM, "")
+        assert any("runner terminated" in text for _, text in res.logs), res.logs
+        assert runner.wait() == 128 + signal.SIGTERM
+        check_all_gone(pids, ws)
+    finally:
+        runner.stop()
