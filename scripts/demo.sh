@@ -70,6 +70,23 @@ digest=$(curl -fsI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
   -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
   "http://$reg/v2/r2k-demo/hello/manifests/latest" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
 echo "digest:   $digest"
+/usr/bin/python3 - "$reg" <<'PY'
+import json, sys, urllib.request
+reg = sys.argv[1]
+def get(path, accept):
+    req = urllib.request.Request(f"http://{reg}{path}", headers={"Accept": accept})
+    return json.load(urllib.request.urlopen(req))
+m = get("/v2/r2k-demo/hello/manifests/latest",
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+cfg = get(f"/v2/r2k-demo/hello/blobs/{m['config']['digest']}", "*/*")
+print(f"layers:   {len(m['layers'])} ({sum(l['size'] for l in m['layers'])} bytes)")
+for k, v in sorted((cfg.get("config", {}).get("Labels") or {}).items()):
+    print(f"label:    {k}={v}")
+PY
 echo "inspect:  curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://$reg/v2/r2k-demo/hello/manifests/latest"
 echo "          buildah --storage-driver vfs pull --tls-verify=false docker://$dest"
-echo "(the registry and runner stop now; run the commands above while a registry of your own is up)"
+if [ -n "${DEMO_KEEP:-}" ] && [ -t 0 ]; then
+  read -r -p "The registry stays up for inspection; press Enter to stop it. " _
+else
+  echo "(the registry and runner stop now; run 'DEMO_KEEP=1 make demo' to keep the registry up)"
+fi

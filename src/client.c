@@ -21,60 +21,6 @@
 #define KEEPALIVE_MS 15000
 #define PROGRESS_MS  250
 
-/* The connection's stream: first member, so that peer.c's free() releases it all. */
-struct client_stream {
-	union {
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
-	struct client *c;
-};
-
-struct client {
-	uv_loop_t *loop;
-	struct client_config cfg;
-	struct build_request req;
-	struct r2k_addr addr;
-	char addr_text[300];
-	bool verbose, json, progress;
-
-	uv_getaddrinfo_t gai;
-	struct addrinfo *ai_list, *ai_next;
-	struct client_stream *cs;
-	uv_connect_t creq;
-	int connect_err;
-	uv_timer_t timer; /* connect timeout, then the cancel wait */
-	uv_timer_t keepalive;
-	uv_timer_t progress_timer;
-	uv_signal_t sigint, sigterm;
-
-	struct peer *peer;
-	struct upload *up;
-	struct outq out, err;
-	bool paused; /* socket reads stopped because output backs up */
-
-	uint8_t pre[R2K_PREAMBLE_LEN];
-	size_t pre_have;
-	uint16_t runner_version; /* from the runner's preamble */
-
-	bool connected;
-	bool ended;     /* EXIT or ERROR received, or a failure decided the status */
-	bool closing;   /* handles are being closed */
-	bool cancelled; /* CANCEL sent */
-	int cancel_sig;
-	bool progress_shown;
-	uint64_t upload_start_ms;
-	int status;
-	/* --json: bytes of an incomplete UTF-8 character held back per stream */
-	uint8_t tail[2][4];
-	size_t tail_len[2];
-};
-
-static void say(struct client *c, const char *level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void emit_json(struct client *c, char *line);
-static void end_with(struct client *c, int status, int code, const char *name, const char *fmt, ...)
-        __attribute__((format(printf, 5, 6)));
 static void shutdown_all(struct client *c);
 static void maybe_close_rest(struct client *c);
 static void start_connect(struct client *c);
@@ -83,29 +29,23 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static void connect_cb(uv_connect_t *req, int status);
 static void connect_timeout_cb(uv_timer_t *t);
 static void cancel_timeout_cb(uv_timer_t *t);
+static void answer_timeout_cb(uv_timer_t *t);
 static void keepalive_cb(uv_timer_t *t);
-static void progress_cb(uv_timer_t *t);
 static void signal_cb(uv_signal_t *s, int signum);
 static void sniff_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *arg);
 static void on_drain(struct peer *p, void *arg);
 static void on_out_change(struct outq *q, void *arg);
+static void check_backpressure(struct client *c);
 static void on_upload_done(struct upload *u, int err, const char *msg, void *arg);
+/* An entry left out of the context. */
 static void on_upload_warn(const char *msg, void *arg);
-static void stream_output(struct client *c, int which, const uint8_t *data, size_t len);
-static void handle_exit(struct client *c, const struct r2k_frame *f);
-static void handle_error(struct client *c, const struct r2k_frame *f);
-static void handle_log(struct client *c, const struct r2k_frame *f);
-static void handle_check(struct client *c, const struct r2k_frame *f);
-static void clear_progress(struct client *c);
-static const char *error_name(unsigned code);
-static int error_status(unsigned code);
-static uint64_t now_ms(struct client *c);
 static void free_stream_cb(uv_handle_t *h);
 static void prepare_process(void);
 
-static uint64_t now_ms(struct client *c)
+/* The loop's clock in milliseconds. */
+uint64_t client_now_ms(struct client *c)
 {
 	return uv_now(c->loop);
 }
@@ -116,87 +56,11 @@ static void free_stream_cb(uv_handle_t *h)
 	free(h);
 }
 
-/* Name of an ERROR code (docs/protocol.md, "Error codes"). */
-static const char *error_name(unsigned code)
-{
-	static const char *const names[] = {NULL,        "PROTOCOL", "VERSION",   "REQUEST",
-	                                    "CONTEXT",   "BUSY",     "PREFLIGHT", "BUILDER",
-	                                    "CANCELLED", "INTERNAL", "SHUTDOWN"};
-	return code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "UNKNOWN";
-}
-
-/* The client's exit status for an ERROR code. */
-static int error_status(unsigned code)
-{
-	switch (code) {
-	case R2K_ERR_PROTOCOL:
-	case R2K_ERR_VERSION: return R2K_EXIT_PROTOCOL;
-	case R2K_ERR_REQUEST:
-	case R2K_ERR_BUSY:
-	case R2K_ERR_PREFLIGHT:
-	case R2K_ERR_SHUTDOWN: return R2K_EXIT_REFUSED;
-	case R2K_ERR_CONTEXT: return R2K_EXIT_CONTEXT;
-	case R2K_ERR_BUILDER:
-	case R2K_ERR_INTERNAL: return R2K_EXIT_INTERNAL;
-	case R2K_ERR_CANCELLED: return R2K_EXIT_CANCELLED;
-	default: return R2K_EXIT_INTERNAL; /* a code newer than this client */
-	}
-}
-
-/* Erase the progress line before other text goes to stderr. */
-static void clear_progress(struct client *c)
-{
-	if (!c->progress_shown)
-		return;
-	c->progress_shown = false;
-	if (isatty(2))
-		outq_write(&c->err, "\r\033[K", 4);
-	else
-		outq_write(&c->err, "\n", 1);
-}
-
-/* One line of r2k's own on stderr ("r2k: ..."), or a JSON log line with --json. */
-static void say(struct client *c, const char *level, const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (c->json) {
-		emit_json(c, msg_json_log(level, "client", msg, strlen(msg)));
-		return;
-	}
-	char line[2200];
-	int n;
-	if (strcmp(level, "info") == 0)
-		n = snprintf(line, sizeof(line), "r2k: %s\n", msg);
-	else
-		n = snprintf(line, sizeof(line), "r2k: %s: %s\n",
-		             strcmp(level, "warn") == 0 ? "warning" : level, msg);
-	if (n >= (int)sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
-	clear_progress(c);
-	outq_write(&c->err, line, (size_t)n);
-}
-
-/* Queue one --json line on stdout; takes line. */
-static void emit_json(struct client *c, char *line)
-{
-	size_t n = strlen(line);
-	line[n] = '\0';
-	outq_write(&c->out, line, n);
-	outq_write(&c->out, "\n", 1);
-	free(line);
-}
-
 /*
  * The build is over with this status: report why (a client-side error when
  * name is set), then close everything once output is flushed.
  */
-static void end_with(struct client *c, int status, int code, const char *name, const char *fmt, ...)
+void client_end(struct client *c, int status, int code, const char *name, const char *fmt, ...)
 {
 	if (c->ended)
 		return;
@@ -209,10 +73,10 @@ static void end_with(struct client *c, int status, int code, const char *name, c
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		if (c->json) {
-			emit_json(c,
-			          msg_json_error(code, name, "client", msg, strlen(msg), status));
+			client_emit_json(
+			        c, msg_json_error(code, name, "client", msg, strlen(msg), status));
 		} else {
-			clear_progress(c);
+			client_clear_progress(c);
 			char line[2100];
 			int n = snprintf(line, sizeof(line), "r2k: %s\n", msg);
 			outq_write(&c->err, line,
@@ -242,7 +106,7 @@ static void shutdown_all(struct client *c)
 	uv_timer_stop(&c->keepalive);
 	uv_timer_stop(&c->progress_timer);
 	if (c->progress && c->progress_shown)
-		clear_progress(c);
+		client_clear_progress(c);
 	maybe_close_rest(c);
 }
 
@@ -261,49 +125,57 @@ static void maybe_close_rest(struct client *c)
 	outq_close(&c->err);
 }
 
-/* Output queues: stop reading the socket while either backs up; finish once flushed. */
+/* Stop reading the socket while either output queue backs up; resume once both drain. */
+static void check_backpressure(struct client *c)
+{
+	if (!c->peer)
+		return;
+	bool high = c->out.queued > OUTQ_HIGH || c->err.queued > OUTQ_HIGH;
+	bool low = c->out.queued < OUTQ_LOW && c->err.queued < OUTQ_LOW;
+	if (high && !c->paused) {
+		c->paused = true;
+		peer_pause(c->peer);
+	} else if (low && c->paused) {
+		c->paused = false;
+		peer_resume(c->peer);
+	}
+}
+
+/* An output write completed: maybe resume reading, maybe finish. */
 static void on_out_change(struct outq *q, void *arg)
 {
 	struct client *c = arg;
 	(void)q;
-	if (c->peer) {
-		bool high = c->out.queued > OUTQ_HIGH || c->err.queued > OUTQ_HIGH;
-		bool low = c->out.queued < OUTQ_LOW && c->err.queued < OUTQ_LOW;
-		if (high && !c->paused) {
-			c->paused = true;
-			peer_pause(c->peer);
-		} else if (low && c->paused) {
-			c->paused = false;
-			peer_resume(c->peer);
-		}
-	}
+	check_backpressure(c);
 	maybe_close_rest(c);
 }
 
 static void on_upload_warn(const char *msg, void *arg)
 {
-	say(arg, "warn", "%s", msg);
+	client_say(arg, "warn", "%s", msg);
 }
 
+/* The context is sent (CONTEXT_END queued), or could not be read. */
 static void on_upload_done(struct upload *u, int err, const char *msg, void *arg)
 {
 	struct client *c = arg;
 	if (err) {
-		end_with(c, R2K_EXIT_CONTEXT, 0, "CONTEXT", "%s", msg);
+		client_end(c, R2K_EXIT_CONTEXT, 0, "CONTEXT", "%s", msg);
 		return;
 	}
 	uv_timer_stop(&c->progress_timer);
 	if (c->progress) {
-		clear_progress(c);
-		double secs = (double)(now_ms(c) - c->upload_start_ms) / 1000.0;
-		say(c, "info", "context sent: %.1f MiB in %.1f s",
-		    (double)upload_bytes(u) / (1 << 20), secs);
+		client_clear_progress(c);
+		double secs = (double)(client_now_ms(c) - c->upload_start_ms) / 1000.0;
+		client_say(c, "info", "context sent: %.1f MiB in %.1f s",
+		           (double)upload_bytes(u) / (1 << 20), secs);
 	}
 	if (c->verbose)
-		say(c, "debug", "context: %llu bytes, sha256 %s",
-		    (unsigned long long)upload_bytes(u), upload_sha256_hex(u));
+		client_say(c, "debug", "context: %llu bytes, sha256 %s",
+		           (unsigned long long)upload_bytes(u), upload_sha256_hex(u));
 }
 
+/* The connection's write queue drained: produce more context. */
 static void on_drain(struct peer *p, void *arg)
 {
 	struct client *c = arg;
@@ -312,20 +184,7 @@ static void on_drain(struct peer *p, void *arg)
 		upload_drain(c->up);
 }
 
-static void progress_cb(uv_timer_t *t)
-{
-	struct client *c = t->data;
-	if (!c->up || c->ended)
-		return;
-	double mib = (double)upload_bytes(c->up) / (1 << 20);
-	double secs = (double)(now_ms(c) - c->upload_start_ms) / 1000.0;
-	char line[160];
-	int n = snprintf(line, sizeof(line), "\rr2k: sending context: %.1f MiB (%.1f MiB/s)%s", mib,
-	                 secs > 0 ? mib / secs : 0.0, isatty(2) ? "\033[K" : "");
-	outq_write(&c->err, line, (size_t)n);
-	c->progress_shown = true;
-}
-
+/* Keep idle-timeouts and middleboxes from closing a quiet connection. */
 static void keepalive_cb(uv_timer_t *t)
 {
 	struct client *c = t->data;
@@ -333,12 +192,13 @@ static void keepalive_cb(uv_timer_t *t)
 		peer_send(c->peer, R2K_FRAME_KEEPALIVE, NULL, 0);
 }
 
+/* The runner did not answer CANCEL in time. */
 static void cancel_timeout_cb(uv_timer_t *t)
 {
 	struct client *c = t->data;
-	end_with(c, 128 + c->cancel_sig, 0, "CANCELLED",
-	         "the runner did not answer the cancel within %d s; giving up",
-	         CANCEL_WAIT_MS / 1000);
+	client_end(c, 128 + c->cancel_sig, 0, "CANCELLED",
+	           "the runner did not answer the cancel within %d s; giving up",
+	           CANCEL_WAIT_MS / 1000);
 }
 
 /* SIGINT/SIGTERM: cancel the build and wait a little; a second one quits at once. */
@@ -355,7 +215,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 	c->cancelled = true;
 	c->cancel_sig = signum;
 	if (!c->peer) {
-		end_with(c, 128 + signum, 0, "CANCELLED", "cancelled before the build started");
+		client_end(c, 128 + signum, 0, "CANCELLED", "cancelled before the build started");
 		return;
 	}
 	if (c->up) {
@@ -364,142 +224,9 @@ static void signal_cb(uv_signal_t *s, int signum)
 	}
 	uv_timer_stop(&c->progress_timer);
 	peer_send(c->peer, R2K_FRAME_CANCEL, NULL, 0);
-	say(c, "info", "cancelling the build (%s again to quit at once)",
-	    signum == SIGINT ? "Ctrl-C" : "signal");
+	client_say(c, "info", "cancelling the build (%s again to quit at once)",
+	           signum == SIGINT ? "Ctrl-C" : "signal");
 	uv_timer_start(&c->timer, cancel_timeout_cb, CANCEL_WAIT_MS, 0);
-}
-
-/* Builder output: raw to our stdout/stderr, or JSON lines on stdout. */
-static void stream_output(struct client *c, int which, const uint8_t *data, size_t len)
-{
-	if (!c->json) {
-		if (which == 1)
-			clear_progress(c);
-		outq_write(which == 0 ? &c->out : &c->err, data, len);
-		return;
-	}
-	/* Keep an incomplete UTF-8 character at the end for the next frame. */
-	uint8_t *joined = malloc(c->tail_len[which] + len + 1);
-	if (!joined)
-		abort();
-	memcpy(joined, c->tail[which], c->tail_len[which]);
-	if (len)
-		memcpy(joined + c->tail_len[which], data, len);
-	size_t n = c->tail_len[which] + len, keep = 0;
-	c->tail_len[which] = 0;
-	if (data) {
-		for (size_t back = 1; back <= 3 && back <= n; back++) {
-			uint8_t b = joined[n - back];
-			if ((b & 0xc0) == 0x80)
-				continue;
-			size_t need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-			if (need > back)
-				keep = back;
-			break;
-		}
-	}
-	if (keep) {
-		memcpy(c->tail[which], joined + n - keep, keep);
-		c->tail_len[which] = keep;
-		n -= keep;
-	}
-	if (n)
-		emit_json(c, msg_json_stream(which == 0 ? "stdout" : "stderr", joined, n));
-	free(joined);
-}
-
-/* EXIT: the builder's status becomes ours. */
-static void handle_exit(struct client *c, const struct r2k_frame *f)
-{
-	struct r2k_exit e;
-	if (r2k_exit_decode(f, &e) != 0) {
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-		         "protocol error: malformed EXIT frame");
-		return;
-	}
-	stream_output(c, 0, NULL, 0);
-	stream_output(c, 1, NULL, 0);
-	int status;
-	bool sig = e.how == R2K_EXIT_SIGNAL;
-	if (sig)
-		status = 128 + (e.value & 0x7f);
-	else
-		status = e.value >= 0 && e.value <= 255 ? e.value : 1;
-	if (c->cancelled && (sig || status != 0))
-		status = 128 + c->cancel_sig;
-	if (c->json) {
-		emit_json(c, msg_json_exit(sig, e.value, e.digest, status));
-	} else if (sig) {
-		say(c, "error", "the builder was killed by signal %d (%s)", e.value,
-		    e.value > 0 && e.value < 65 ? strsignal(e.value) : "unknown");
-	} else if (e.value != 0) {
-		say(c, "error", "the builder exited with status %d", e.value);
-	} else if (e.digest[0]) {
-		say(c, "info", "image digest %s", e.digest);
-	}
-	end_with(c, status, 0, NULL, NULL);
-}
-
-/* ERROR from the runner: print its message, map its code to our status. */
-static void handle_error(struct client *c, const struct r2k_frame *f)
-{
-	uint16_t code;
-	const char *msg;
-	size_t len;
-	if (r2k_error_decode(f, &code, &msg, &len) != 0) {
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-		         "protocol error: malformed ERROR frame");
-		return;
-	}
-	int status = error_status(code);
-	if (c->cancelled && (code == R2K_ERR_CANCELLED))
-		status = 128 + c->cancel_sig;
-	if (c->json) {
-		emit_json(c, msg_json_error(code, error_name(code), "runner", msg, len, status));
-	} else {
-		clear_progress(c);
-		char line[1200];
-		int n = snprintf(line, sizeof(line), "r2k: runner error %u (%s): %.*s\n", code,
-		                 error_name(code), (int)(len > 1024 ? 1024 : len), msg);
-		outq_write(&c->err, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
-	}
-	end_with(c, status, 0, NULL, NULL);
-}
-
-static void handle_log(struct client *c, const struct r2k_frame *f)
-{
-	static const char *const levels[] = {"error", "warn", "info", "debug"};
-	uint8_t level;
-	const char *msg;
-	size_t len;
-	if (r2k_log_decode(f, &level, &msg, &len) != 0)
-		return;
-	if (level > R2K_LOG_DEBUG)
-		level = R2K_LOG_DEBUG;
-	if (level == R2K_LOG_DEBUG && !c->verbose)
-		return;
-	if (c->json) {
-		emit_json(c, msg_json_log(levels[level], "runner", msg, len));
-		return;
-	}
-	say(c, levels[level], "%.*s", (int)(len > 1900 ? 1900 : len), msg);
-}
-
-static void handle_check(struct client *c, const struct r2k_frame *f)
-{
-	if (c->json) {
-		char *line = msg_json_check((const char *)f->payload, f->len);
-		if (line)
-			emit_json(c, line);
-		return;
-	}
-	struct check_result r;
-	if (msg_check_decode((const char *)f->payload, f->len, &r) != 0) {
-		say(c, "warn", "the runner sent a check result that is not a JSON object");
-		return;
-	}
-	say(c, r.passed ? "info" : "error", "check %s %s: %s%s%s%s [%.0f ms]", r.kind, r.target,
-	    r.passed ? "" : "FAILED ", r.status, r.detail[0] ? " - " : "", r.detail, r.latency_ms);
 }
 
 /* Every frame from the runner, and (f == NULL) the end of the connection. */
@@ -513,38 +240,44 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 		c->peer = NULL;
 		peer_abort(p, NULL);
 		if (c->runner_version != R2K_PROTO_VERSION)
-			end_with(c, R2K_EXIT_PROTOCOL, 0, "VERSION",
-			         "runner speaks protocol version %u, this client %u",
-			         c->runner_version, R2K_PROTO_VERSION);
+			client_end(c, R2K_EXIT_PROTOCOL, 0, "VERSION",
+			           "runner speaks protocol version %u, this client %u",
+			           c->runner_version, R2K_PROTO_VERSION);
 		else if (peer_error_is_frame(err))
-			end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-			         "protocol error from runner %s: %s", c->addr_text,
-			         peer_strerror(err));
+			client_end(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+			           "protocol error from runner %s: %s", c->addr_text,
+			           peer_strerror(err));
 		else
-			end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-			         "connection to runner %s lost before the build ended: %s",
-			         c->addr_text, peer_strerror(err));
+			client_end(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+			           "connection to runner %s lost before the build ended: %s",
+			           c->addr_text, peer_strerror(err));
 		return;
 	}
 	if (c->runner_version != R2K_PROTO_VERSION && f->type != R2K_FRAME_ERROR &&
 	    f->type != R2K_FRAME_KEEPALIVE) {
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "VERSION",
-		         "runner speaks protocol version %u, this client %u", c->runner_version,
-		         R2K_PROTO_VERSION);
+		client_end(c, R2K_EXIT_PROTOCOL, 0, "VERSION",
+		           "runner speaks protocol version %u, this client %u", c->runner_version,
+		           R2K_PROTO_VERSION);
 		return;
 	}
 	switch (f->type) {
-	case R2K_FRAME_STDOUT: stream_output(c, 0, f->payload, f->len); break;
-	case R2K_FRAME_STDERR: stream_output(c, 1, f->payload, f->len); break;
-	case R2K_FRAME_LOG: handle_log(c, f); break;
-	case R2K_FRAME_CHECK: handle_check(c, f); break;
+	case R2K_FRAME_STDOUT:
+		client_stream_output(c, 0, f->payload, f->len);
+		check_backpressure(c);
+		break;
+	case R2K_FRAME_STDERR:
+		client_stream_output(c, 1, f->payload, f->len);
+		check_backpressure(c);
+		break;
+	case R2K_FRAME_LOG: client_handle_log(c, f); break;
+	case R2K_FRAME_CHECK: client_handle_check(c, f); break;
 	case R2K_FRAME_KEEPALIVE: break;
-	case R2K_FRAME_EXIT: handle_exit(c, f); break;
-	case R2K_FRAME_ERROR: handle_error(c, f); break;
+	case R2K_FRAME_EXIT: client_handle_exit(c, f); break;
+	case R2K_FRAME_ERROR: client_handle_error(c, f); break;
 	default:
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-		         "protocol error: the runner sent a %s frame, which only clients send",
-		         r2k_frame_type_name(f->type));
+		client_end(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+		           "protocol error: the runner sent a %s frame, which only clients send",
+		           r2k_frame_type_name(f->type));
 		break;
 	}
 }
@@ -557,6 +290,7 @@ static void sniff_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)scratch, sizeof(scratch));
 }
 
+/* Collect the 12 preamble bytes, check them, then hand the stream to the peer. */
 static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct client *c = ((struct client_stream *)s)->c;
@@ -564,9 +298,9 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (nread < 0) {
 		uv_read_stop(s);
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-		         "runner %s closed the connection before answering: %s", c->addr_text,
-		         nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
+		client_end(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+		           "runner %s closed the connection before answering: %s", c->addr_text,
+		           nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
 		return;
 	}
 	size_t n = (size_t)nread, take = R2K_PREAMBLE_LEN - c->pre_have;
@@ -577,30 +311,42 @@ static void sniff_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	size_t m = c->pre_have < R2K_MAGIC_LEN ? c->pre_have : R2K_MAGIC_LEN;
 	if (memcmp(c->pre, R2K_MAGIC, m) != 0) {
 		uv_read_stop(s);
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
-		         "%s does not speak the r2k protocol (bad magic in its answer)",
-		         c->addr_text);
+		client_end(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL",
+		           "%s does not speak the r2k protocol (bad magic in its answer)",
+		           c->addr_text);
 		return;
 	}
 	if (c->pre_have < R2K_PREAMBLE_LEN)
 		return;
 	uv_read_stop(s);
+	if (!c->cancelled)
+		uv_timer_stop(&c->timer);
 	c->runner_version = (uint16_t)(c->pre[8] << 8 | c->pre[9]);
 	if (c->verbose)
-		say(c, "debug", "runner speaks protocol version %u", c->runner_version);
+		client_say(c, "debug", "runner speaks protocol version %u", c->runner_version);
 	/* The frame layout is the same in every version: let the peer decode the rest. */
 	int rc = peer_start(c->peer, (const uint8_t *)buf->base + take, n - take);
 	if (rc < 0 && c->peer)
-		end_with(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL", "cannot read from runner %s: %s",
-		         c->addr_text, uv_strerror(rc));
+		client_end(c, R2K_EXIT_PROTOCOL, 0, "PROTOCOL", "cannot read from runner %s: %s",
+		           c->addr_text, uv_strerror(rc));
 }
 
+/* Connected, but no preamble from the runner within --connect-timeout. */
+static void answer_timeout_cb(uv_timer_t *t)
+{
+	struct client *c = t->data;
+	client_end(c, R2K_EXIT_CONNECT, 0, "CONNECT",
+	           "runner %s accepted the connection but did not answer within %g s", c->addr_text,
+	           c->cfg.connect_timeout);
+}
+
+/* No connection within --connect-timeout. */
 static void connect_timeout_cb(uv_timer_t *t)
 {
 	struct client *c = t->data;
-	end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT",
-	         "cannot connect to runner %s: timed out after %g s", c->addr_text,
-	         c->cfg.connect_timeout);
+	client_end(c, R2K_EXIT_CONNECT, 0, "CONNECT",
+	           "cannot connect to runner %s: timed out after %g s", c->addr_text,
+	           c->cfg.connect_timeout);
 }
 
 /* Connected: hand the stream to a peer, send preamble and request, start the context. */
@@ -617,6 +363,9 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	uv_timer_stop(&c->timer);
+	if (c->cfg.connect_timeout > 0)
+		uv_timer_start(&c->timer, answer_timeout_cb,
+		               (uint64_t)(c->cfg.connect_timeout * 1000.0 + 0.5), 0);
 	c->connected = true;
 	struct client_stream *cs = c->cs;
 	c->cs = NULL;
@@ -635,16 +384,16 @@ static void connect_cb(uv_connect_t *req, int status)
 	memset(json, 0, jl);
 	free(json);
 	if (rc < 0) {
-		end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot send to runner %s: %s",
-		         c->addr_text, uv_strerror(rc));
+		client_end(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot send to runner %s: %s",
+		           c->addr_text, uv_strerror(rc));
 		return;
 	}
 	if (c->verbose)
-		say(c, "debug", "connected to %s", c->addr_text);
+		client_say(c, "debug", "connected to %s", c->addr_text);
 	uv_read_start((uv_stream_t *)&cs->h, sniff_alloc_cb, sniff_read_cb);
-	c->upload_start_ms = now_ms(c);
+	c->upload_start_ms = client_now_ms(c);
 	if (c->progress)
-		uv_timer_start(&c->progress_timer, progress_cb, PROGRESS_MS, PROGRESS_MS);
+		uv_timer_start(&c->progress_timer, client_progress_cb, PROGRESS_MS, PROGRESS_MS);
 	uv_timer_start(&c->keepalive, keepalive_cb, KEEPALIVE_MS, KEEPALIVE_MS);
 	upload_begin(c->up, c->peer);
 }
@@ -668,10 +417,11 @@ static void try_next_addr(struct client *c)
 		uv_close((uv_handle_t *)&c->cs->h, free_stream_cb);
 		c->cs = NULL;
 	}
-	end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot connect to runner %s: %s", c->addr_text,
-	         uv_strerror(c->connect_err ? c->connect_err : UV_EAI_NONAME));
+	client_end(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot connect to runner %s: %s",
+	           c->addr_text, uv_strerror(c->connect_err ? c->connect_err : UV_EAI_NONAME));
 }
 
+/* Names resolved: try the addresses in order. */
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
 	struct client *c = req->data;
@@ -680,8 +430,8 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	if (status < 0) {
-		end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot resolve runner %s: %s",
-		         c->addr_text, uv_strerror(status));
+		client_end(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot resolve runner %s: %s",
+		           c->addr_text, uv_strerror(status));
 		return;
 	}
 	c->ai_list = res;
@@ -689,6 +439,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	try_next_addr(c);
 }
 
+/* Resolve (TCP) or connect (unix socket), under the connect timeout. */
 static void start_connect(struct client *c)
 {
 	if (c->cfg.connect_timeout > 0)
@@ -708,8 +459,8 @@ static void start_connect(struct client *c)
 	c->gai.data = c;
 	int rc = uv_getaddrinfo(c->loop, &c->gai, gai_cb, c->addr.host, c->addr.port, &hints);
 	if (rc < 0)
-		end_with(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot resolve runner %s: %s",
-		         c->addr_text, uv_strerror(rc));
+		client_end(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot resolve runner %s: %s",
+		           c->addr_text, uv_strerror(rc));
 }
 
 /*
@@ -733,6 +484,7 @@ static void prepare_process(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* r2k client: parse, connect, stream, relay; returns the exit status. */
 int client_main(int argc, char **argv)
 {
 	struct client cl;
@@ -802,7 +554,7 @@ int client_main(int argc, char **argv)
 	const char *context = c->cfg.context ? c->cfg.context : ".";
 	c->up = upload_new(&loop, context, on_upload_warn, on_upload_done, c, err, sizeof(err));
 	if (!c->up)
-		end_with(c, R2K_EXIT_CONTEXT, 0, "CONTEXT", "%s", err);
+		client_end(c, R2K_EXIT_CONTEXT, 0, "CONTEXT", "%s", err);
 	else
 		start_connect(c);
 

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "cli.h"
+#include "frame.h"
 #include "msg.h"
 #include "peer.h"
 
@@ -75,5 +77,74 @@ uint64_t upload_bytes(const struct upload *u);
 bool upload_done(const struct upload *u);
 /* The SHA-256 of the whole stream as hex, once complete (else ""). */
 const char *upload_sha256_hex(const struct upload *u);
+
+/* client.c / client_report.c: the client's state, shared by the two files. */
+
+/* The connection's stream: first member, so that peer.c's free() releases it all. */
+struct client_stream {
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	struct client *c;
+};
+
+struct client {
+	uv_loop_t *loop;
+	struct client_config cfg;
+	struct build_request req;
+	struct r2k_addr addr;
+	char addr_text[300];
+	bool verbose, json, progress;
+
+	uv_getaddrinfo_t gai;
+	struct addrinfo *ai_list, *ai_next;
+	struct client_stream *cs;
+	uv_connect_t creq;
+	int connect_err;
+	uv_timer_t timer; /* connect timeout, then the cancel wait */
+	uv_timer_t keepalive;
+	uv_timer_t progress_timer;
+	uv_signal_t sigint, sigterm;
+
+	struct peer *peer;
+	struct upload *up;
+	struct outq out, err;
+	bool paused; /* socket reads stopped because output backs up */
+
+	uint8_t pre[R2K_PREAMBLE_LEN];
+	size_t pre_have;
+	uint16_t runner_version; /* from the runner's preamble */
+
+	bool connected;
+	bool ended;     /* EXIT or ERROR received, or a failure decided the status */
+	bool closing;   /* handles are being closed */
+	bool cancelled; /* CANCEL sent */
+	int cancel_sig;
+	bool progress_shown;
+	uint64_t upload_start_ms;
+	int status;
+	/* --json: bytes of an incomplete UTF-8 character held back per stream */
+	uint8_t tail[2][4];
+	size_t tail_len[2];
+};
+
+/* The build is over with this status; report why when fmt is set (see client.c). */
+void client_end(struct client *c, int status, int code, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+uint64_t client_now_ms(struct client *c);
+
+/* client_report.c: what the user sees, on stderr or as --json lines on stdout. */
+void client_say(struct client *c, const char *level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+void client_emit_json(struct client *c, char *line);
+void client_clear_progress(struct client *c);
+void client_progress_cb(uv_timer_t *t);
+/* which: 0 stdout, 1 stderr; data NULL flushes a held-back partial character. */
+void client_stream_output(struct client *c, int which, const uint8_t *data, size_t len);
+void client_handle_exit(struct client *c, const struct r2k_frame *f);
+void client_handle_error(struct client *c, const struct r2k_frame *f);
+void client_handle_log(struct client *c, const struct r2k_frame *f);
+void client_handle_check(struct client *c, const struct r2k_frame *f);
 
 #endif

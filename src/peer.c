@@ -183,7 +183,11 @@ static void write_cb(uv_write_t *req, int status)
 	free(w);
 	if (status < 0 && status != UV_ECANCELED) {
 		p->dead = true;
-		gone(p, status);
+		/* The peer may have sent a last frame (an ERROR) before it went away:
+		 * while reading, let the read side deliver it and report the end. */
+		if (!p->reading)
+			gone(p, status);
+		maybe_close(p);
 		return;
 	}
 	if (p->was_high && p->queued < PEER_LOW_WATER) {

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
-from clientrun import R2K, closed_port, run_client  # noqa: E402
+from clientrun import R2K, closed_port, peak_rss_kib, run_client  # noqa: E402
 from fakerunner import FakeRunner, scripted  # noqa: E402
 
 
@@ -128,8 +129,10 @@ def test_sparse_file_streams_in_bounded_memory(tmp):
         proc = subprocess.Popen([R2K, "client", "--progress=never", "--runner", fr.address,
                                  "--context", ctx], stdout=subprocess.DEVNULL, stderr=err,
                                 env=env)
-        _, wstatus, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(wstatus)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, peak_rss_kib(proc.pid) or 0)
+            time.sleep(0.05)
         err.seek(0)
         stderr = err.read()
     assert proc.returncode == 0, stderr
@@ -146,8 +149,7 @@ def test_sparse_file_streams_in_bounded_memory(tmp):
     for _ in range(2047):
         h.update(zeros)
     assert m.sha256 == h.hexdigest()
-    rss_kib = usage.ru_maxrss
-    assert rss_kib < 64 * 1024, "the client grew to %d KiB" % rss_kib
+    assert 0 < peak < 64 * 1024, "the client grew to %d KiB" % peak
 
 
 def test_unreadable_file_is_a_context_error(tmp):
@@ -245,3 +247,16 @@ def test_stdin_large_pipe_is_chunked(tmp):
     c = fr.conns[0]
     assert c.context_ok
     assert hashlib.sha256(bytes(c.context_raw)).digest() == hashlib.sha256(data).digest()
+
+
+def test_stdin_terminal_is_refused():
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = run_client(["--runner", "tcp://127.0.0.1:%d" % closed_port(), "--context", "-"],
+                       stdin=slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert p.returncode == 65
+    assert b"terminal" in p.stderr

@@ -14,7 +14,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
-from clientrun import R2K, closed_port, run_client  # noqa: E402
+from clientrun import R2K, closed_port, peak_rss_kib, run_client  # noqa: E402
 import fakerunner  # noqa: E402
 from fakerunner import CANCEL, FakeRunner, encode_preamble, scripted  # noqa: E402
 
@@ -371,3 +371,88 @@ def test_progress_only_when_asked(ctx):
     assert p.returncode == 0
     assert b"r2k: context sent:" in p.stderr
     assert b"\x1b[" not in p.stderr  # no terminal escapes when stderr is not a terminal
+
+
+def test_output_backpressure_bounds_memory(ctx):
+    """64 MiB of output to a stdout nobody reads yet: the client stops reading the runner
+    instead of buffering it all."""
+    chunk = os.urandom(65536)
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1"
+    with FakeRunner(scripted(*[("stdout", chunk)] * 1024, ("exit", 0))) as fr:
+        proc = subprocess.Popen([R2K, "client", "--progress=never", "--runner", fr.address,
+                                 "--context", ctx], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env)
+        time.sleep(1)  # let the runner get ahead of the reader
+        peak = peak_rss_kib(proc.pid) or 0
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            b = proc.stdout.read(1 << 16)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+            peak = max(peak, peak_rss_kib(proc.pid) or 0)
+        proc.stdout.close()
+        proc.wait(120)
+    assert proc.returncode == 0
+    assert n == 1024 * 65536
+    assert h.digest() == hashlib.sha256(chunk * 1024).digest()
+    assert 0 < peak < 48 * 1024, "the client grew to %d KiB" % peak
+
+
+def test_connect_timeout():
+    """A runner whose accept queue is full never completes the handshake."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    addr = srv.getsockname()
+    fillers = []
+    try:
+        # Fill the accept queue so that further SYNs are dropped.
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(addr)
+            fillers.append(s)
+        p = run_client(["--runner", "tcp://127.0.0.1:%d" % addr[1], "--context", "/",
+                        "--connect-timeout", "0.5"], timeout=120)
+    finally:
+        for s in fillers:
+            s.close()
+        srv.close()
+    assert p.returncode == 69, p.stderr
+    assert b"timed out" in p.stderr
+
+
+def test_runner_that_never_answers(ctx):
+    def handler(conn):
+        conn.read_frame()
+        while conn.read_frame() is not None:  # until the client gives up
+            pass
+    p, _ = run(ctx, handler, "--connect-timeout", "0.5")
+    assert p.returncode == 69, p.stderr
+    assert b"did not answer" in p.stderr
+
+
+def test_error_mid_upload_then_abrupt_close():
+    """The runner refuses the context after one frame and closes without reading the rest
+    (the client's writes then fail): the client still reports the runner's error."""
+    big = tempfile.mkdtemp(prefix="r2k-big-")
+    try:
+        with open(os.path.join(big, "blob"), "wb") as f:
+            f.write(os.urandom(16 << 20))
+
+        def handler(conn):
+            conn.read_request()
+            conn.send_preamble()
+            conn.read_frame()
+            conn.send_error(4, "context entry 'blob': too large")
+            conn.sock.close()
+        for _ in range(5):
+            p, _ = run(big, handler)
+            assert p.returncode == 65, p.stderr
+            assert b"context entry 'blob': too large" in p.stderr
+    finally:
+        shutil.rmtree(big)

@@ -26,3 +26,19 @@ def closed_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def peak_rss_kib(pid):
+    """The high-water mark of a running process's resident memory (VmHWM), in KiB.
+
+    Unlike ru_maxrss it does not count the memory of the process that forked it.
+    None once the process has exited.
+    """
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
