@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "checks.h"
 #include "imageref.h"
 #include "metrics.h"
@@ -19,6 +20,9 @@ struct preflight {
 	struct preflight_ops ops;
 	void *arg;
 	struct strlist build_args;
+	struct strlist cold; /* base images the cache directory lacks */
+	size_t ncache_dir;   /* cache_dir results seen */
+	size_t nbase;        /* base_image checks added */
 	bool has_dockerfile;
 	bool blocked; /* the blocking failure was reported */
 	bool closing;
@@ -90,6 +94,8 @@ struct preflight *preflight_start(uv_loop_t *loop, const struct runner_config *c
 	o.ca_files = &cfg->registry_ca_files;
 	o.skip_verify = &cfg->skip_tls_verify;
 	o.cache_dir = req->cache_dir;
+	if (!o.cache_dir && (req->warm || cfg->warm) && strcmp(cfg->backend, "kaniko") == 0)
+		o.cache_dir = BACKEND_KANIKO_CACHE_DIR; /* what the warmer fills */
 	o.platform = req->platform;
 	p->c = checks_new(loop, &o, on_result, on_done, p);
 	strlist_free(&insecure);
@@ -108,7 +114,8 @@ struct preflight *preflight_start(uv_loop_t *loop, const struct runner_config *c
 		else if (imageref_parse(d, &ref, why, sizeof(why)) == 0)
 			rc = checks_add_registry(p->c, ref.registry, why, sizeof(why));
 		if (rc != 0)
-			say(p, R2K_LOG_WARN, "preflight: destination '%.300s' not checked: %s", d, why);
+			say(p, R2K_LOG_WARN, "preflight: destination '%.300s' not checked: %s", d,
+			    why);
 	}
 	if (req->cache_repo && checks_add_cache_repo(p->c, req->cache_repo, why, sizeof(why)) != 0)
 		say(p, R2K_LOG_WARN, "preflight: cache repository '%.300s' not checked: %s",
@@ -123,12 +130,21 @@ void preflight_dockerfile(struct preflight *p, const char *text, bool truncated)
 		return;
 	p->has_dockerfile = true;
 	if (truncated) {
-		say(p, R2K_LOG_WARN, "preflight: Dockerfile larger than 1 MiB: base images not checked");
+		say(p, R2K_LOG_WARN,
+		    "preflight: Dockerfile larger than 1 MiB: base images not checked");
 		return;
 	}
 	if (checks_add_base_images_from_dockerfile(p->c, text, &p->build_args, why, sizeof(why)) !=
 	    0)
 		say(p, R2K_LOG_WARN, "preflight: base images not checked: %s", why);
+}
+
+const struct strlist *preflight_cold_images(const struct preflight *p)
+{
+	/* Every base image needs its cache_dir answer, else nothing is known. */
+	if (!p->has_dockerfile || p->ncache_dir == 0 || p->ncache_dir < p->nbase)
+		return NULL;
+	return &p->cold;
 }
 
 bool preflight_has_dockerfile(const struct preflight *p)
@@ -161,6 +177,13 @@ static void on_result(struct checks *c, const struct check_result *res, void *ar
 	if (p->closing)
 		return;
 	metrics_count_check(p->stats, res->kind, res->passed);
+	if (strcmp(res->kind, "base_image") == 0)
+		p->nbase++;
+	if (strcmp(res->kind, "cache_dir") == 0) {
+		p->ncache_dir++;
+		if (strcmp(res->status, "cached") != 0)
+			strlist_push(&p->cold, res->target);
+	}
 	char *json = msg_check_encode(res);
 	if (json) {
 		p->ops.result(json, strlen(json), p->arg);
@@ -204,6 +227,7 @@ static void on_closed(void *arg)
 	void (*cb)(void *) = p->closed;
 	void *cb_arg = p->closed_arg;
 	strlist_free(&p->build_args);
+	strlist_free(&p->cold);
 	free(p);
 	if (cb)
 		cb(cb_arg);

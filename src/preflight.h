@@ -39,8 +39,14 @@ struct preflight *preflight_start(uv_loop_t *loop, const struct runner_config *c
                                   struct runner_stats *stats, const struct build_request *req,
                                   const struct preflight_ops *ops, void *arg, char *err,
                                   size_t errlen);
-/* The Dockerfile arrived: check its base images (with req's build args). Only the first call counts. */
+/* The Dockerfile arrived: check its base images (with req's build args). Only the first call
+ * counts. */
 void preflight_dockerfile(struct preflight *p, const char *text, bool truncated);
+/*
+ * Once settled: the base images the cache directory lacks (maybe none), or
+ * NULL when that is not known (no cache directory results for every image).
+ */
+const struct strlist *preflight_cold_images(const struct preflight *p);
 /* Whether preflight_dockerfile was called. */
 bool preflight_has_dockerfile(const struct preflight *p);
 /* Checks started and not finished yet. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "extract_fs.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "peer.h"
 #include "preflight.h"
@@ -23,6 +25,7 @@
 #include "roles.h"
 
 #define FLUSH_TIMEOUT_MS 30000 /* how long the last frames may take to reach the client */
+#define LOCK_RETRY_MS    200   /* how often a warm-up waiting for the cache lock retries */
 
 enum sstate {
 	ST_REQUEST, /* waiting for REQUEST */
@@ -64,6 +67,9 @@ struct session {
 	bool gate_waiting;    /* context extracted: the builder waits for the checks */
 	struct backend_plan plan;
 	size_t step;
+	int lock_fd;         /* held while a step with a lock runs, else -1 */
+	bool lock_waiting;   /* flush_timer retries taking the lock */
+	uint64_t step_start; /* uv_now when the current step started */
 	/* The last frame (ERROR or EXIT), sent once the workspace is gone. */
 	uint16_t final_type;
 	size_t final_len;
@@ -112,6 +118,9 @@ static void pf_log(int level, const char *msg, void *arg);
 static void pf_blocked(const char *why, void *arg);
 static void pf_settled(void *arg);
 static void pf_closed(void *arg);
+static bool lock_step(struct session *s, const char *path);
+static void on_lock_retry(uv_timer_t *t);
+static void unlock_step(struct session *s);
 
 static void free_stream(uv_handle_t *h)
 {
@@ -141,6 +150,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 	s->r = r;
 	s->stream = stream;
 	s->start_ms = uv_now(r->loop);
+	s->lock_fd = -1;
 	msg_request_init(&s->req);
 	runner_conn_add(r, &s->conn, close_now);
 	uv_timer_init(r->loop, &s->flush_timer);
@@ -238,6 +248,10 @@ static void stop_work(struct session *s)
 		extract_cancel(s->ex);
 	if (s->job && !s->job_is_cleanup) /* buildah rmi is left to finish */
 		job_kill(s->job);
+	if (s->lock_waiting) {
+		s->lock_waiting = false;
+		uv_timer_stop(&s->flush_timer);
+	}
 }
 
 /* Close the connection after what is queued was written, bounded by a timer. */
@@ -324,6 +338,7 @@ static void maybe_free(struct session *s)
 {
 	if (!s->released || !s->timer_closed || s->ex || s->job || s->pf_open)
 		return;
+	unlock_step(s);
 	msg_request_free(&s->req);
 	backend_plan_free(&s->plan);
 	free(s->ws);
@@ -517,7 +532,8 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 	                          .max_bytes = s->r->cfg->max_context_bytes,
 	                          .max_entries = s->r->cfg->max_context_entries,
 	                          .conn_id = s->conn.id};
-	struct extract_cbs xc = {.flow = on_flow, .done = on_extracted, .file = checks_on_dockerfile};
+	struct extract_cbs xc = {
+	        .flow = on_flow, .done = on_extracted, .file = checks_on_dockerfile};
 	xo.watch = s->dockerfile;
 	if (extract_start(s->r->loop, &xo, &xc, s, &s->ex, err, sizeof(err)) != 0) {
 		fail(s, R2K_ERR_INTERNAL, "%s", err);
@@ -628,7 +644,8 @@ static int check_dockerfile(struct session *s, char *err, size_t errlen)
 	int rc = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW);
 	close(dfd);
 	if (rc != 0)
-		snprintf(err, errlen, "dockerfile '%.512s' not found in the context", s->dockerfile);
+		snprintf(err, errlen, "dockerfile '%.512s' not found in the context",
+		         s->dockerfile);
 	else if (S_ISLNK(st.st_mode))
 		snprintf(err, errlen, "dockerfile '%.512s' is a symlink; send the file itself",
 		         s->dockerfile);
@@ -650,10 +667,8 @@ static int check_dockerfile(struct session *s, char *err, size_t errlen)
 static void checks_on_request(struct session *s)
 {
 	char err[512];
-	struct preflight_ops ops = {.result = pf_result,
-	                            .log = pf_log,
-	                            .blocked = pf_blocked,
-	                            .settled = pf_settled};
+	struct preflight_ops ops = {
+	        .result = pf_result, .log = pf_log, .blocked = pf_blocked, .settled = pf_settled};
 	s->pf = preflight_start(s->r->loop, s->r->cfg, &s->r->stats, &s->req, &ops, s, err,
 	                        sizeof(err));
 	if (s->pf)
@@ -674,8 +689,7 @@ static void checks_on_dockerfile(struct extract *x, const char *text, size_t len
 		log_debug(s->conn.id, "dockerfile '%s' not readable yet: %s", s->dockerfile, why);
 		return;
 	}
-	log_debug(s->conn.id, "dockerfile '%s' extracted: checking its base images",
-	          s->dockerfile);
+	log_debug(s->conn.id, "dockerfile '%s' extracted: checking its base images", s->dockerfile);
 	preflight_dockerfile(s->pf, text, truncated);
 }
 
@@ -755,7 +769,10 @@ static void pf_closed(void *arg)
 static void start_builder(struct session *s)
 {
 	char err[512];
-	if (backend_plan(s->r->cfg, &s->req, s->ws, s->dockerfile, s->conn.id, &s->plan, err,
+	const struct strlist *cold = s->pf ? preflight_cold_images(s->pf) : NULL;
+	if ((s->req.warm || s->r->cfg->warm) && cold && cold->n == 0)
+		send_log(s, R2K_LOG_INFO, "warm-up: every base image is already cached");
+	if (backend_plan(s->r->cfg, &s->req, s->ws, s->dockerfile, s->conn.id, cold, &s->plan, err,
 	                 sizeof(err)) != 0) {
 		fail(s, R2K_ERR_INTERNAL, "%s", err);
 		return;
@@ -776,6 +793,8 @@ static void start_step(struct session *s)
 	                        .conn_id = s->conn.id,
 	                        .name = st->name};
 	struct job_ops ops = {.output = on_output, .exited = on_job_exit};
+	if (st->lock && !lock_step(s, st->lock))
+		return; /* retried from the timer */
 	if (log_enabled(LOG_DEBUG)) {
 		/* argv holds no secrets: credentials live in the workspace's config.json. */
 		char line[2048];
@@ -791,7 +810,93 @@ static void start_step(struct session *s)
 		return;
 	}
 	s->builder_started = true;
+	s->step_start = uv_now(s->r->loop);
 	send_log(s, R2K_LOG_INFO, "%s started", st->name);
+}
+
+/*
+ * Take the exclusive lock on path for the step about to run (one warm-up
+ * per cache directory, across builds and runners). Returns false while
+ * another holder has it: the step is retried from the (otherwise idle)
+ * flush timer. A lock that cannot be opened at all is logged and skipped.
+ */
+static bool lock_step(struct session *s, const char *path)
+{
+	if (s->lock_fd >= 0)
+		return true;
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+			log_debug(s->conn.id, "cannot create %s: %s", dir, strerror(errno));
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		send_log(s, R2K_LOG_WARN, "warm-up lock %s: %s; warming without it", path,
+		         strerror(errno));
+		return true;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		s->lock_fd = fd;
+		s->lock_waiting = false;
+		return true;
+	}
+	int e = errno;
+	close(fd);
+	if (e != EWOULDBLOCK) {
+		send_log(s, R2K_LOG_WARN, "warm-up lock %s: %s; warming without it", path,
+		         strerror(e));
+		return true;
+	}
+	if (!s->lock_waiting)
+		send_log(s, R2K_LOG_INFO, "waiting for another warm-up of %s", dir);
+	s->lock_waiting = true;
+	uv_timer_start(&s->flush_timer, on_lock_retry, LOCK_RETRY_MS, 0);
+	return false;
+}
+
+static void on_lock_retry(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	if (!s->lock_waiting || s->st == ST_DONE)
+		return;
+	start_step(s);
+}
+
+static void unlock_step(struct session *s)
+{
+	if (s->lock_fd >= 0) {
+		close(s->lock_fd); /* releases the flock */
+		s->lock_fd = -1;
+	}
+}
+
+/* A warm-up step ended: one "warm" check result per image, never blocking. */
+static void report_warm(struct session *s, const struct backend_step *st, bool ok, int how,
+                        int value)
+{
+	double ms = (double)(uv_now(s->r->loop) - s->step_start);
+	for (size_t i = 0; i < st->warms.n; i++) {
+		struct check_result res = {.passed = ok, .latency_ms = ms};
+		snprintf(res.target, sizeof(res.target), "%s", st->warms.v[i]);
+		snprintf(res.kind, sizeof(res.kind), "warm");
+		snprintf(res.status, sizeof(res.status), "%s", ok ? "warmed" : "failed");
+		if (ok)
+			snprintf(res.detail, sizeof(res.detail), "%s in %.1f s", st->name,
+			         ms / 1000);
+		else
+			snprintf(res.detail, sizeof(res.detail), "%s %s %d after %.1f s", st->name,
+			         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited with status",
+			         value, ms / 1000);
+		metrics_count_check(&s->r->stats, res.kind, res.passed);
+		char *json = msg_check_encode(&res);
+		if (json) {
+			pf_result(json, strlen(json), s);
+			free(json);
+		}
+	}
 }
 
 static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t len, void *arg)
@@ -822,6 +927,9 @@ static void on_job_exit(struct job *j, int how, int value, void *arg)
 		return;
 	}
 	bool ok = how == R2K_EXIT_CODE && value == 0;
+	unlock_step(s);
+	if (s->plan.steps[s->step].warms.n && !s->cancel_asked)
+		report_warm(s, &s->plan.steps[s->step], ok, how, value);
 	if (!ok && s->plan.steps[s->step].optional && !s->cancel_asked) {
 		send_log(s, R2K_LOG_WARN, "%s failed (%s %d); building anyway",
 		         s->plan.steps[s->step].name, how == R2K_EXIT_SIGNAL ? "signal" : "status",

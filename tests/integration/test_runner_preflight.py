@@ -77,7 +77,7 @@ def test_wrong_password_stops_build_before_builder(tmp, regs):
                    + creds(regs, "wrong-password"))
         err = p.stderr.decode()
         assert p.returncode == 77, err
-        assert "PREFLIGHT" in err and regs.host in err and "bad_credentials" in err, err
+        assert "PREFLIGHT" in err and regs.host in err and "credentials refused" in err, err
         assert not os.path.exists(marker)
         assert os.listdir(ws) == []
         assert "wrong-password" not in runner.log
@@ -144,7 +144,7 @@ def generator(tmp, dockerfile, size):
 def test_preflight_failure_ends_upload_early(tmp, regs, fault):
     runner, marker, ws = start_runner(tmp)
     size = 200 << 20
-    tag, password, reason = "1", "wrong-password", "bad_credentials"
+    tag, password, reason = "1", "wrong-password", "credentials refused"
     if fault == "base_image":
         # Only known once the Dockerfile (first in the stream) is extracted: mid-upload.
         tag, password, reason = "missing", PASSWORD, "missing"
@@ -268,5 +268,80 @@ def test_happy_path_checks_reach_the_client(tmp, regs):
             k = dict(kind=kind, result="passed")
             assert metric(after, "r2k_check_results_total", **k) == \
                 metric(before, "r2k_check_results_total", **k) + 1, kind
+    finally:
+        runner.stop()
+
+
+WARMER = r"""#!/bin/sh
+# Records its arguments and, with a marker, how warm-ups interleave.
+echo "start $$" >> %(log)s
+printf '%%s\n' "$@" > %(argv)s.$$
+sleep 0.5
+echo "end $$" >> %(log)s
+echo warmed-by-stand-in
+"""
+
+
+def test_warm_fills_only_cold_images_one_at_a_time(tmp, regs):
+    """--warm: the warmer gets only the images the cache lacks, under a lock per cache dir."""
+    cached = regs.push_image("base/warm", "cached", files={"a": b"cached"})
+    regs.push_image("base/warm", "cold", files={"a": b"cold"})
+    cache = os.path.join(tmp, "cache")
+    os.makedirs(cache)
+    with open(os.path.join(cache, cached), "w") as f:
+        f.write("layer tarball stand-in")
+    with open(os.path.join(cache, cached + ".json"), "w") as f:
+        f.write("{}")
+    log, argv = os.path.join(tmp, "warm.log"), os.path.join(tmp, "warm-argv")
+    warmer = os.path.join(tmp, "warmer")
+    with open(warmer, "w") as f:
+        f.write(WARMER % {"log": log, "argv": argv})
+    os.chmod(warmer, 0o755)
+    runner, marker, ws = start_runner(tmp, "--warmer", warmer)
+    try:
+        dockerfile = ("FROM %s/base/warm:cached AS a\nFROM %s/base/warm:cold\n"
+                      % (regs.host, regs.host))
+        ctxs = [context(tmp, dockerfile, name="ctx%d" % i) for i in range(2)]
+        procs = [subprocess.Popen([R2K, "client", "--progress=never", "--runner",
+                                   "tcp://%s:%d" % runner.addr, "--context", c, "--no-push",
+                                   "--warm", "--cache-dir", cache] + creds(regs, PASSWORD),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=dict(os.environ, **NO_PROXY_ENV)) for c in ctxs]
+        outs = [p.communicate(timeout=120) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            err = err.decode()
+            assert p.returncode == 0, err
+            assert "r2k: check cache_dir %s/base/warm:cached: cached" % regs.host in err, err
+            assert "r2k: check cache_dir %s/base/warm:cold: not_cached" % regs.host in err, err
+            assert "r2k: check warm %s/base/warm:cold: warmed" % regs.host in err, err
+            assert out == b"warmed-by-stand-in\nbuilt\n", out
+        # Two warm-ups, never overlapping: start, end, start, end.
+        events = [l.split()[0] for l in open(log).read().splitlines()]
+        assert events == ["start", "end", "start", "end"], events
+        for name in os.listdir(tmp):
+            if name.startswith("warm-argv."):
+                assert open(os.path.join(tmp, name)).read().splitlines() == [
+                    "--cache-dir=" + cache, "--image=%s/base/warm:cold" % regs.host]
+        assert any("waiting for another warm-up" in e.decode() for _, e in outs), outs
+    finally:
+        runner.stop()
+
+
+def test_warm_skipped_when_everything_is_cached(tmp, regs):
+    digest = regs.push_image("base/all", "1", files={"b": b"all"})
+    cache = os.path.join(tmp, "cache")
+    os.makedirs(cache)
+    open(os.path.join(cache, digest), "w").close()
+    warmer = builders.script_executor(tmp, "touch %s/warmer-ran" % tmp, name="warmer")
+    runner, marker, ws = start_runner(tmp, "--warmer", warmer)
+    try:
+        ctx = context(tmp, "FROM %s/base/all:1\n" % regs.host)
+        p = client(runner, ["--context", ctx, "--no-push", "--warm", "--cache-dir", cache]
+                   + creds(regs, PASSWORD))
+        err = p.stderr.decode()
+        assert p.returncode == 0, err
+        assert "every base image is already cached" in err, err
+        assert not os.path.exists(os.path.join(tmp, "warmer-ran"))
+        assert os.path.exists(marker)
     finally:
         runner.stop()
