@@ -14,18 +14,34 @@
 #include "dockerfile.h"
 
 static void pushf(struct strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pass_env(struct strlist *env, const char *name);
 static struct backend_step *add_step(struct backend_plan *p, const char *name);
 static bool is_loopback(const char *host);
 static void insecure_hosts(const struct build_request *req, struct strlist *out);
 static bool list_has(const struct strlist *l, const char *s);
-static int warmer(const struct runner_config *cfg, const struct build_request *req,
-		  const char *ws, const char *dockerfile, struct backend_plan *p, char *err,
-		  size_t errlen);
+static int base_images(const struct build_request *req, const char *ws, const char *dockerfile,
+                       struct strlist *images, char *err, size_t errlen);
+static int warm_steps(const struct runner_config *cfg, const struct build_request *req,
+                      const char *ws, const char *dockerfile, const struct strlist *cold,
+                      struct backend_plan *p, char *err, size_t errlen);
 static void kaniko(const struct runner_config *cfg, const struct build_request *req, const char *ws,
                    const char *dockerfile, struct backend_plan *p);
 static void buildah(const struct runner_config *cfg, const struct build_request *req,
                     const char *ws, const char *dockerfile, unsigned long build_id,
                     struct backend_plan *p);
+
+/* NAME=VALUE from the runner's environment, once, unless unset or reserved. */
+static void pass_env(struct strlist *env, const char *name)
+{
+	const char *v = getenv(name);
+	size_t n = strlen(name);
+	if (!v || !n || strchr(name, '=') || strcmp(name, "DOCKER_CONFIG") == 0)
+		return;
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], name, n) == 0 && env->v[i][n] == '=')
+			return;
+	pushf(env, "%s=%s", name, v);
+}
 
 /* Append one formatted argument. */
 static void pushf(struct strlist *l, const char *fmt, ...)
@@ -99,13 +115,11 @@ static void insecure_hosts(const struct build_request *req, struct strlist *out)
 	}
 }
 
-/* Kaniko's warmer fills the base-image cache with the Dockerfile's base images. */
-static int warmer(const struct runner_config *cfg, const struct build_request *req,
-		  const char *ws, const char *dockerfile, struct backend_plan *p, char *err,
-		  size_t errlen)
+/* The Dockerfile's base images (build args substituted, stages and scratch skipped). */
+static int base_images(const struct build_request *req, const char *ws, const char *dockerfile,
+                       struct strlist *images, char *err, size_t errlen)
 {
 	char path[4200], lerr[256];
-	struct strlist images = {0};
 	snprintf(path, sizeof(path), "%s/context/%s", ws, dockerfile);
 	FILE *f = fopen(path, "re");
 	if (!f) {
@@ -120,19 +134,65 @@ static int warmer(const struct runner_config *cfg, const struct build_request *r
 		return -1;
 	}
 	text[n] = 0;
-	int rc = dockerfile_base_images(text, &req->build_args, &images, lerr, sizeof(lerr));
+	int rc = dockerfile_base_images(text, &req->build_args, images, lerr, sizeof(lerr));
 	free(text);
 	if (rc != 0) {
 		snprintf(err, errlen, "dockerfile '%s': %s", dockerfile, lerr);
 		return -1;
 	}
-	if (images.n) {
+	return 0;
+}
+
+/*
+ * The warm-up before the build: Kaniko's warmer fills the base-image cache
+ * directory (under a lock on it), buildah pulls each image into its storage.
+ * cold: the images to warm, or NULL for every base image of the Dockerfile.
+ */
+static int warm_steps(const struct runner_config *cfg, const struct build_request *req,
+                      const char *ws, const char *dockerfile, const struct strlist *cold,
+                      struct backend_plan *p, char *err, size_t errlen)
+{
+	struct strlist images = {0};
+	if (cold) {
+		for (size_t i = 0; i < cold->n; i++)
+			strlist_push(&images, cold->v[i]);
+	} else if (base_images(req, ws, dockerfile, &images, err, errlen) != 0) {
+		strlist_free(&images);
+		return -1;
+	}
+	if (images.n && strcmp(cfg->backend, "buildah") == 0) {
+		struct strlist insecure = {0};
+		char host[256];
+		insecure_hosts(req, &insecure);
+		for (size_t i = 0; i < images.n; i++) {
+			struct backend_step *s = add_step(p, "buildah pull");
+			s->optional = true;
+			strlist_push(&s->warms, images.v[i]);
+			backend_ref_host(images.v[i], host, sizeof(host));
+			strlist_push(&s->argv, cfg->buildah);
+			pushf(&s->argv, "--storage-driver=%s", cfg->storage_driver);
+			strlist_push(&s->argv, "pull");
+			strlist_push(&s->argv, "--quiet");
+			pushf(&s->argv, "--authfile=%s/docker/config.json", ws);
+			if (list_has(&insecure, host) || is_loopback(host))
+				strlist_push(&s->argv, "--tls-verify=false");
+			if (req->platform)
+				pushf(&s->argv, "--platform=%s", req->platform);
+			strlist_push(&s->argv, images.v[i]);
+		}
+		strlist_free(&insecure);
+	} else if (images.n) {
+		const char *dir = req->cache_dir ? req->cache_dir : BACKEND_KANIKO_CACHE_DIR;
 		struct backend_step *s = add_step(p, "kaniko warmer");
 		s->optional = true;
+		if (asprintf(&s->lock, "%s/.r2k-warm.lock", dir) < 0)
+			abort();
 		strlist_push(&s->argv, cfg->warmer);
-		pushf(&s->argv, "--cache-dir=%s", req->cache_dir ? req->cache_dir : "/cache");
-		for (size_t i = 0; i < images.n; i++)
+		pushf(&s->argv, "--cache-dir=%s", dir);
+		for (size_t i = 0; i < images.n; i++) {
 			pushf(&s->argv, "--image=%s", images.v[i]);
+			strlist_push(&s->warms, images.v[i]);
+		}
 	}
 	strlist_free(&images);
 	return 0;
@@ -167,6 +227,11 @@ static void kaniko(const struct runner_config *cfg, const struct build_request *
 	for (size_t i = 0; i < insecure.n; i++)
 		pushf(a, "--insecure-registry=%s", insecure.v[i]);
 	strlist_free(&insecure);
+	/* The registries' TLS as the runner's checks see it. */
+	for (size_t i = 0; i < cfg->registry_ca_files.n; i++)
+		pushf(a, "--registry-certificate=%s", cfg->registry_ca_files.v[i]);
+	for (size_t i = 0; i < cfg->skip_tls_verify.n; i++)
+		pushf(a, "--skip-tls-verify-registry=%s", cfg->skip_tls_verify.v[i]);
 	if (req->cache_dir)
 		pushf(a, "--cache-dir=%s", req->cache_dir);
 	if (!req->push)
@@ -241,7 +306,7 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 
 int backend_plan(const struct runner_config *cfg, const struct build_request *req,
                  const char *workspace, const char *dockerfile, unsigned long build_id,
-                 struct backend_plan *plan, char *err, size_t errlen)
+                 const struct strlist *cold, struct backend_plan *plan, char *err, size_t errlen)
 {
 	memset(plan, 0, sizeof(*plan));
 	if (asprintf(&plan->digest_file, "%s/digest", workspace) < 0) {
@@ -249,30 +314,43 @@ int backend_plan(const struct runner_config *cfg, const struct build_request *re
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (strcmp(cfg->backend, "buildah") == 0) {
-		buildah(cfg, req, workspace, dockerfile, build_id, plan);
-	} else {
-		if ((req->warm || cfg->warm) &&
-		    warmer(cfg, req, workspace, dockerfile, plan, err, errlen) != 0) {
-			backend_plan_free(plan);
-			return -1;
-		}
-		kaniko(cfg, req, workspace, dockerfile, plan);
+	if ((req->warm || cfg->warm) &&
+	    warm_steps(cfg, req, workspace, dockerfile, cold, plan, err, errlen) != 0) {
+		backend_plan_free(plan);
+		return -1;
 	}
-	/* A minimal, explicit environment: nothing else of the runner's leaks through. */
+	if (strcmp(cfg->backend, "buildah") == 0)
+		buildah(cfg, req, workspace, dockerfile, build_id, plan);
+	else
+		kaniko(cfg, req, workspace, dockerfile, plan);
+	/*
+	 * A minimal, explicit environment: nothing else of the runner's leaks
+	 * through but what builders need to reach registries (proxies, CA
+	 * bundles) and what the operator passes with --pass-env.
+	 */
+	static const char *const keep[] = {"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY",
+	                                   "HTTPS_PROXY",   "NO_PROXY",     "http_proxy",
+	                                   "https_proxy",   "no_proxy",     "TZ"};
 	const char *path = getenv("PATH"), *home = getenv("HOME");
 	pushf(&plan->env, "PATH=%s",
 	      path && *path ? path
 	                    : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	pushf(&plan->env, "HOME=%s", home && *home ? home : "/root");
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		pass_env(&plan->env, keep[i]);
+	for (size_t i = 0; i < cfg->pass_env.n; i++)
+		pass_env(&plan->env, cfg->pass_env.v[i]);
 	pushf(&plan->env, "DOCKER_CONFIG=%s/docker", workspace);
 	return 0;
 }
 
 void backend_plan_free(struct backend_plan *plan)
 {
-	for (size_t i = 0; i < plan->nsteps; i++)
+	for (size_t i = 0; i < plan->nsteps; i++) {
 		strlist_free(&plan->steps[i].argv);
+		strlist_free(&plan->steps[i].warms);
+		free(plan->steps[i].lock);
+	}
 	free(plan->steps);
 	strlist_free(&plan->cleanup);
 	strlist_free(&plan->env);

@@ -12,8 +12,13 @@
 struct backend_step {
 	struct strlist argv;
 	char name[32];
-	bool optional; /* a failure is logged and the next step runs (the Kaniko warmer) */
+	bool optional;        /* a failure is logged and the next step runs (the warm-up) */
+	struct strlist warms; /* a warm-up step: the base images it warms; else empty */
+	char *lock;           /* a file to hold an exclusive lock on while the step runs, or NULL */
 };
+
+/* Kaniko's base-image cache directory when the request names none (Kaniko's default). */
+#define BACKEND_KANIKO_CACHE_DIR "/cache"
 
 /*
  * Everything a build runs, in order: steps[0] builds; further steps (buildah
@@ -32,13 +37,15 @@ struct backend_plan {
 /*
  * Build the plan for req in workspace (WORKSPACE/context holds the context,
  * WORKSPACE/docker the credentials); dockerfile is the normalised path
- * inside the context. With Kaniko and warm (request or --warm), a warmer
- * step for the Dockerfile's base images comes first. Returns 0, or -1 with
- * a reason in err.
+ * inside the context. With warm (request or --warm), warm-up steps come
+ * first: the Kaniko warmer for the images in cold (under a lock on the cache
+ * directory), or one buildah pull per image; cold NULL means every base
+ * image of the Dockerfile, an empty list no warm-up. Returns 0, or -1 with a
+ * reason in err.
  */
 int backend_plan(const struct runner_config *cfg, const struct build_request *req,
                  const char *workspace, const char *dockerfile, unsigned long build_id,
-                 struct backend_plan *plan, char *err, size_t errlen);
+                 const struct strlist *cold, struct backend_plan *plan, char *err, size_t errlen);
 void backend_plan_free(struct backend_plan *plan);
 
 /* The registry host[:port] of an image reference ("docker.io" when it names none). */

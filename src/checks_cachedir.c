@@ -33,6 +33,10 @@ int checks_cache_dir_has(const char *dir, const char *digest, double ttl, char *
 		snprintf(detail, len, "no usable digest to look up in %s", dir);
 		return -1;
 	}
+	if (stat(dir, &st) && errno == ENOENT) {
+		snprintf(detail, len, "%s does not exist yet", dir);
+		return 0;
+	}
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
 		snprintf(detail, len, "cannot use cache directory %s: %s", dir,
 		         errno ? strerror(errno) : "not a directory");

@@ -47,6 +47,7 @@ static const struct opt runner_opts[] = {
 	{"max-context-bytes", 0, OPT_UINT, RO(max_context_bytes), "SIZE", "largest extracted context (default 16G)", 0},
 	{"max-context-entries", 0, OPT_UINT, RO(max_context_entries), "N", "most entries in a context (default 1000000)", 0},
 	{"multiple", 0, OPT_BOOL, RO(multiple), NULL, "serve builds until stopped (default: one build, then exit)", OPT_SINGLE_DASH},
+	{"pass-env", 0, OPT_LIST, RO(pass_env), "NAME", "pass this environment variable to the builder", 0},
 	{"preflight", 0, OPT_STRING, RO(preflight), "MODE", "registry checks: enforce (default), warn or off", 0},
 	{"registry-ca-file", 0, OPT_LIST, RO(registry_ca_files), "HOST=FILE", "CA bundle for one registry", 0},
 	{"shared-workspace", 0, OPT_STRING, RO(shared_workspace), "DIR", "legacy clients' --context must lie here (default /workspace)", 0},

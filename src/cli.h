@@ -48,6 +48,7 @@ struct runner_config {
 	bool warm;               /* warm the base-image cache before building */
 	struct strlist registry_ca_files; /* HOST=FILE */
 	struct strlist skip_tls_verify;   /* HOST */
+	struct strlist pass_env;          /* NAME: passed from the runner to the builder */
 	char *shared_workspace;  /* legacy protocol: --context must lie inside this */
 	double idle_timeout;     /* close connections that send nothing this long */
 	double shutdown_grace;   /* SIGTERM: how long running builds may finish */

@@ -50,6 +50,7 @@ struct extract {
 	unsigned long conn_id;
 	uint64_t max_bytes, max_entries;
 	int rootfd;
+	char *watch; /* opts->watch, copied */
 	/* Shared with the worker, under mu. */
 	struct chunk *head, *tail;
 	size_t queued;
@@ -58,7 +59,13 @@ struct extract {
 	bool worker_done; /* the worker thread has ended */
 	int wcode;        /* worker's result */
 	char wmsg[1024];
+	bool watch_ready;  /* the watched file was read (or failed to be) */
+	char *watch_text;  /* its content, or NULL with watch_why */
+	size_t watch_len;
+	bool watch_trunc;
+	char watch_why[256];
 	/* Loop side only. */
+	bool watch_delivered;
 	EVP_MD_CTX *sha;
 	uint64_t received;
 	bool paused;
@@ -67,6 +74,7 @@ struct extract {
 	uint64_t want_total;
 	uint8_t want_sha[32];
 	/* Worker side only. */
+	bool watch_seen;
 	struct chunk *cur; /* chunk handed to libarchive, freed at the next read */
 	uint64_t bytes, entries;
 	struct dirfix *dirs;
@@ -91,6 +99,8 @@ static uint64_t hash_name(const char *s);
 static bool set_has(const struct nameset *s, const char *name);
 static int set_add(struct nameset *s, const char *name);
 static void set_free(struct nameset *s);
+static void watch_read(struct extract *x, const char *rel);
+static void deliver_watch(struct extract *x);
 
 static uint64_t hash_name(const char *s)
 {
@@ -173,6 +183,7 @@ int extract_start(uv_loop_t *loop, const struct extract_opts *opts, const struct
 	x->conn_id = opts->conn_id;
 	x->max_bytes = opts->max_bytes;
 	x->max_entries = opts->max_entries;
+	x->watch = opts->watch ? strdup(opts->watch) : NULL;
 	x->rootfd = open(opts->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	x->sha = EVP_MD_CTX_new();
 	if (x->rootfd < 0 || !x->sha || !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
@@ -181,6 +192,7 @@ int extract_start(uv_loop_t *loop, const struct extract_opts *opts, const struct
 		if (x->rootfd >= 0)
 			close(x->rootfd);
 		EVP_MD_CTX_free(x->sha);
+		free(x->watch);
 		free(x);
 		return -1;
 	}
@@ -276,6 +288,8 @@ static void async_closed(uv_handle_t *h)
 		c = n;
 	}
 	free(x->cur);
+	free(x->watch);
+	free(x->watch_text);
 	uv_mutex_destroy(&x->mu);
 	uv_cond_destroy(&x->cond);
 	EVP_MD_CTX_free(x->sha);
@@ -288,13 +302,14 @@ static void async_closed(uv_handle_t *h)
 static void on_async(uv_async_t *h)
 {
 	struct extract *x = h->data;
+	if (x->reported)
+		return;
+	deliver_watch(x); /* first: the callback may cancel */
 	uv_mutex_lock(&x->mu);
 	size_t queued = x->queued;
 	bool done = x->worker_done, cancelled = x->cancel;
 	int code = x->wcode;
 	uv_mutex_unlock(&x->mu);
-	if (x->reported)
-		return;
 	/* Once the worker stopped, queued input is dropped: never leave the feeder paused. */
 	if (x->paused && (queued <= EXTRACT_LOW_MARK || done)) {
 		x->paused = false;
@@ -334,6 +349,83 @@ static void on_async(uv_async_t *h)
 	x->reported = true;
 	x->cbs.done(x, code, msg, x->arg);
 	uv_close((uv_handle_t *)&x->async, async_closed);
+}
+
+/* Loop side: hand the watched file to the owner once. */
+static void deliver_watch(struct extract *x)
+{
+	uv_mutex_lock(&x->mu);
+	bool ready = x->watch_ready && !x->cancel;
+	uv_mutex_unlock(&x->mu);
+	if (!ready || x->watch_delivered || !x->cbs.file)
+		return;
+	x->watch_delivered = true;
+	x->cbs.file(x, x->watch_text, x->watch_len, x->watch_trunc,
+	            x->watch_text ? NULL : x->watch_why, x->arg);
+}
+
+int extract_read_text(int rootfd, const char *rel, size_t max, char **out, size_t *len,
+                      bool *truncated, char *why, size_t whylen)
+{
+	const char *base;
+	struct stat st;
+	*out = NULL;
+	int dfd = xfs_open_parent(rootfd, rel, false, &base, why, whylen);
+	if (dfd < 0)
+		return -1;
+	int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	close(dfd);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s", fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	char *buf = malloc(max + 1);
+	size_t n = 0;
+	while (buf && n < max) {
+		ssize_t r = read(fd, buf + n, max - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(why, whylen, "reading: %s", strerror(errno));
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!buf) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	buf[n] = 0;
+	*out = buf;
+	*len = n;
+	*truncated = (uint64_t)st.st_size > n;
+	return 0;
+}
+
+/* Worker side: the watched entry was just written; read it and wake the loop. */
+static void watch_read(struct extract *x, const char *rel)
+{
+	char *text = NULL, why[256] = "";
+	size_t len = 0;
+	bool trunc = false;
+	x->watch_seen = true;
+	extract_read_text(x->rootfd, rel, EXTRACT_WATCH_MAX, &text, &len, &trunc, why,
+	                  sizeof(why));
+	uv_mutex_lock(&x->mu);
+	x->watch_ready = true;
+	x->watch_text = text;
+	x->watch_len = len;
+	x->watch_trunc = trunc;
+	snprintf(x->watch_why, sizeof(x->watch_why), "%s", why);
+	uv_mutex_unlock(&x->mu);
+	uv_async_send(&x->async);
 }
 
 static void worker(void *arg)
@@ -467,6 +559,8 @@ static void worker_main(struct extract *x)
 			set_result(x, code, "context entry '%s': %s", shown, why);
 			goto out;
 		}
+		if (x->watch && !x->watch_seen && strcmp(rel, x->watch) == 0)
+			watch_read(x, rel);
 	}
 	if (fix_dirs(x, why, sizeof(why)) != 0)
 		set_result(x, R2K_ERR_INTERNAL, "%s", why);

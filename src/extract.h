@@ -18,7 +18,11 @@ struct extract_opts {
 	uint64_t max_bytes;    /* most file data bytes (decompressed); 0: no limit */
 	uint64_t max_entries;  /* most archive entries; 0: no limit */
 	unsigned long conn_id; /* for log lines */
+	const char *watch;     /* normalised path reported through cbs.file once written, or NULL */
 };
+
+/* Most bytes of a watched file that are read (extract_read_text's limit). */
+#define EXTRACT_WATCH_MAX (1u << 20)
 
 struct extract_cbs {
 	/*
@@ -34,6 +38,16 @@ struct extract_cbs {
 	 * after the worker thread stopped; x is freed when it returns.
 	 */
 	void (*done)(struct extract *x, int code, const char *msg, void *arg);
+	/*
+	 * Optional: the first entry named opts->watch was written completely;
+	 * text[0..len) is its content (NUL-terminated), read by the worker right
+	 * after writing it, at most EXTRACT_WATCH_MAX bytes (truncated set when
+	 * there is more); text is NULL with the reason in why when it could not
+	 * be read as a regular file. Called from the loop, at most once, before
+	 * done; the buffers are valid only during the call.
+	 */
+	void (*file)(struct extract *x, const char *text, size_t len, bool truncated,
+	             const char *why, void *arg);
 };
 
 /*
@@ -56,6 +70,15 @@ void extract_finish(struct extract *x, uint64_t total, const uint8_t sha256[32])
 void extract_cancel(struct extract *x);
 /* Input bytes fed so far. */
 uint64_t extract_received(const struct extract *x);
+
+/*
+ * Read the regular file rel (normalised) below the directory root without
+ * following symlinks, at most max bytes, into a malloc'd NUL-terminated
+ * *out (length *len; *truncated when the file is longer). Returns 0, or -1
+ * with a reason in why.
+ */
+int extract_read_text(int rootfd, const char *rel, size_t max, char **out, size_t *len,
+                      bool *truncated, char *why, size_t whylen);
 
 /*
  * Remove path and everything below it without following symlinks (a

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,12 +17,15 @@
 #include "extract_fs.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "peer.h"
+#include "preflight.h"
 #include "proto.h"
 #include "roles.h"
 
 #define FLUSH_TIMEOUT_MS 30000 /* how long the last frames may take to reach the client */
+#define LOCK_RETRY_MS    200   /* how often a warm-up waiting for the cache lock retries */
 
 enum sstate {
 	ST_REQUEST, /* waiting for REQUEST */
@@ -58,8 +62,14 @@ struct session {
 	struct extract *ex;
 	struct job *job;
 	bool job_is_cleanup;
+	struct preflight *pf; /* registry checks; NULL when off or closed */
+	bool pf_open;         /* pf's close callback has not run yet */
+	bool gate_waiting;    /* context extracted: the builder waits for the checks */
 	struct backend_plan plan;
 	size_t step;
+	int lock_fd;         /* held while a step with a lock runs, else -1 */
+	bool lock_waiting;   /* flush_timer retries taking the lock */
+	uint64_t step_start; /* uv_now when the current step started */
 	/* The last frame (ERROR or EXIT), sent once the workspace is gone. */
 	uint16_t final_type;
 	size_t final_len;
@@ -100,8 +110,17 @@ static void on_job_exit(struct job *j, int how, int value, void *arg);
 static void send_exit(struct session *s, int how, int value);
 static void read_digest(struct session *s, char *out, size_t outlen);
 static void checks_on_request(struct session *s);
-static void checks_on_dockerfile(struct session *s, const char *path);
-static int checks_gate(struct session *s, char *err, size_t errlen);
+static void checks_on_dockerfile(struct extract *x, const char *text, size_t len, bool truncated,
+                                 const char *why, void *arg);
+static bool checks_gate(struct session *s);
+static void pf_result(const char *json, size_t len, void *arg);
+static void pf_log(int level, const char *msg, void *arg);
+static void pf_blocked(const char *why, void *arg);
+static void pf_settled(void *arg);
+static void pf_closed(void *arg);
+static bool lock_step(struct session *s, const char *path);
+static void on_lock_retry(uv_timer_t *t);
+static void unlock_step(struct session *s);
 
 static void free_stream(uv_handle_t *h)
 {
@@ -131,6 +150,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 	s->r = r;
 	s->stream = stream;
 	s->start_ms = uv_now(r->loop);
+	s->lock_fd = -1;
 	msg_request_init(&s->req);
 	runner_conn_add(r, &s->conn, close_now);
 	uv_timer_init(r->loop, &s->flush_timer);
@@ -219,10 +239,19 @@ static void client_gone(struct session *s, const char *why)
 /* Stop extraction and the builder; their callbacks come back to finish. */
 static void stop_work(struct session *s)
 {
+	if (s->pf) {
+		struct preflight *pf = s->pf;
+		s->pf = NULL;
+		preflight_close(pf, pf_closed, s);
+	}
 	if (s->ex)
 		extract_cancel(s->ex);
 	if (s->job && !s->job_is_cleanup) /* buildah rmi is left to finish */
 		job_kill(s->job);
+	if (s->lock_waiting) {
+		s->lock_waiting = false;
+		uv_timer_stop(&s->flush_timer);
+	}
 }
 
 /* Close the connection after what is queued was written, bounded by a timer. */
@@ -307,8 +336,9 @@ static void finish(struct session *s)
 
 static void maybe_free(struct session *s)
 {
-	if (!s->released || !s->timer_closed || s->ex || s->job)
+	if (!s->released || !s->timer_closed || s->ex || s->job || s->pf_open)
 		return;
+	unlock_step(s);
 	msg_request_free(&s->req);
 	backend_plan_free(&s->plan);
 	free(s->ws);
@@ -502,7 +532,9 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 	                          .max_bytes = s->r->cfg->max_context_bytes,
 	                          .max_entries = s->r->cfg->max_context_entries,
 	                          .conn_id = s->conn.id};
-	struct extract_cbs xc = {.flow = on_flow, .done = on_extracted};
+	struct extract_cbs xc = {
+	        .flow = on_flow, .done = on_extracted, .file = checks_on_dockerfile};
+	xo.watch = s->dockerfile;
 	if (extract_start(s->r->loop, &xo, &xc, s, &s->ex, err, sizeof(err)) != 0) {
 		fail(s, R2K_ERR_INTERNAL, "%s", err);
 		return;
@@ -587,12 +619,8 @@ static void on_extracted(struct extract *x, int code, const char *msg, void *arg
 		fail(s, R2K_ERR_REQUEST, "%s", err);
 		return;
 	}
-	checks_on_dockerfile(s, s->dockerfile);
-	if (checks_gate(s, err, sizeof(err)) != 0) {
-		fail(s, R2K_ERR_PREFLIGHT, "%s", err);
-		return;
-	}
-	start_builder(s);
+	if (checks_gate(s))
+		start_builder(s);
 }
 
 /* The dockerfile must be a regular file inside the context, reached without symlinks. */
@@ -616,7 +644,8 @@ static int check_dockerfile(struct session *s, char *err, size_t errlen)
 	int rc = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW);
 	close(dfd);
 	if (rc != 0)
-		snprintf(err, errlen, "dockerfile '%.512s' not found in the context", s->dockerfile);
+		snprintf(err, errlen, "dockerfile '%.512s' not found in the context",
+		         s->dockerfile);
 	else if (S_ISLNK(st.st_mode))
 		snprintf(err, errlen, "dockerfile '%.512s' is a symlink; send the file itself",
 		         s->dockerfile);
@@ -628,36 +657,122 @@ static int check_dockerfile(struct session *s, char *err, size_t errlen)
 }
 
 /*
- * ---- Preflight checks hook ----
- * The registry check engine plugs in here: checks_on_request starts the
- * registry checks (reachability, credentials, push, cache) once REQUEST is
- * accepted; checks_on_dockerfile adds the base-image checks once the
- * Dockerfile is extracted; checks_gate decides, before the builder starts,
- * whether enforce-mode checks passed (non-zero with a reason: ERROR 6).
+ * ---- Preflight checks (preflight.c) ----
+ * checks_on_request starts the registry checks once REQUEST is accepted;
+ * checks_on_dockerfile adds the base images as soon as the extractor has
+ * written the Dockerfile; checks_gate holds the builder until every check
+ * has reported. In enforce mode a blocking failure ends the build at once
+ * (pf_blocked), even mid-upload.
  */
 static void checks_on_request(struct session *s)
 {
-	(void)s;
+	char err[512];
+	struct preflight_ops ops = {
+	        .result = pf_result, .log = pf_log, .blocked = pf_blocked, .settled = pf_settled};
+	s->pf = preflight_start(s->r->loop, s->r->cfg, &s->r->stats, &s->req, &ops, s, err,
+	                        sizeof(err));
+	if (s->pf)
+		s->pf_open = true;
+	else if (err[0])
+		fail(s, R2K_ERR_INTERNAL, "%s", err);
 }
 
-static void checks_on_dockerfile(struct session *s, const char *path)
+static void checks_on_dockerfile(struct extract *x, const char *text, size_t len, bool truncated,
+                                 const char *why, void *arg)
 {
-	(void)s;
-	(void)path;
+	struct session *s = arg;
+	(void)x;
+	(void)len;
+	if (!s->pf || s->st == ST_DONE)
+		return;
+	if (!text) {
+		log_debug(s->conn.id, "dockerfile '%s' not readable yet: %s", s->dockerfile, why);
+		return;
+	}
+	log_debug(s->conn.id, "dockerfile '%s' extracted: checking its base images", s->dockerfile);
+	preflight_dockerfile(s->pf, text, truncated);
 }
 
-static int checks_gate(struct session *s, char *err, size_t errlen)
+/* Whether the builder may start now; else it starts from pf_settled. */
+static bool checks_gate(struct session *s)
 {
-	(void)s;
-	(void)err;
-	(void)errlen;
-	return 0;
+	if (!s->pf)
+		return true;
+	if (!preflight_has_dockerfile(s->pf)) {
+		/* Not seen while extracting (a later entry replaced it): read it now. */
+		char *text = NULL, why[256], ctx[4200];
+		size_t len = 0;
+		bool trunc = false;
+		snprintf(ctx, sizeof(ctx), "%s/context", s->ws);
+		int root = open(ctx, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (root >= 0 && extract_read_text(root, s->dockerfile, EXTRACT_WATCH_MAX, &text,
+		                                   &len, &trunc, why, sizeof(why)) == 0)
+			preflight_dockerfile(s->pf, text, trunc);
+		if (root >= 0)
+			close(root);
+		free(text);
+		if (s->st == ST_DONE || !s->pf)
+			return false;
+	}
+	size_t n = preflight_pending(s->pf);
+	if (n == 0)
+		return true;
+	log_debug(s->conn.id, "context extracted: waiting for %zu preflight check(s)", n);
+	s->gate_waiting = true;
+	return false;
+}
+
+static void pf_result(const char *json, size_t len, void *arg)
+{
+	struct session *s = arg;
+	if (!s->p || s->client_gone || s->closing || s->st == ST_DONE)
+		return;
+	preamble(s);
+	peer_send(s->p, R2K_FRAME_CHECK, json, len);
+}
+
+static void pf_log(int level, const char *msg, void *arg)
+{
+	struct session *s = arg;
+	if (level <= R2K_LOG_WARN)
+		log_info(s->conn.id, "%s", msg);
+	send_log(s, level, "%s", msg);
+}
+
+/* Enforce mode: a reachability, credentials, push or base-image check failed. */
+static void pf_blocked(const char *why, void *arg)
+{
+	struct session *s = arg;
+	if (s->builder_started)
+		return;
+	fail(s, R2K_ERR_PREFLIGHT, "%s", why);
+}
+
+/* Every check has reported: a builder held at the gate starts. */
+static void pf_settled(void *arg)
+{
+	struct session *s = arg;
+	if (!s->gate_waiting || s->st != ST_READY || s->ex || !s->pf)
+		return;
+	s->gate_waiting = false;
+	log_debug(s->conn.id, "preflight checks done");
+	start_builder(s);
+}
+
+static void pf_closed(void *arg)
+{
+	struct session *s = arg;
+	s->pf_open = false;
+	maybe_free(s);
 }
 
 static void start_builder(struct session *s)
 {
 	char err[512];
-	if (backend_plan(s->r->cfg, &s->req, s->ws, s->dockerfile, s->conn.id, &s->plan, err,
+	const struct strlist *cold = s->pf ? preflight_cold_images(s->pf) : NULL;
+	if ((s->req.warm || s->r->cfg->warm) && cold && cold->n == 0)
+		send_log(s, R2K_LOG_INFO, "warm-up: every base image is already cached");
+	if (backend_plan(s->r->cfg, &s->req, s->ws, s->dockerfile, s->conn.id, cold, &s->plan, err,
 	                 sizeof(err)) != 0) {
 		fail(s, R2K_ERR_INTERNAL, "%s", err);
 		return;
@@ -678,6 +793,8 @@ static void start_step(struct session *s)
 	                        .conn_id = s->conn.id,
 	                        .name = st->name};
 	struct job_ops ops = {.output = on_output, .exited = on_job_exit};
+	if (st->lock && !lock_step(s, st->lock))
+		return; /* retried from the timer */
 	if (log_enabled(LOG_DEBUG)) {
 		/* argv holds no secrets: credentials live in the workspace's config.json. */
 		char line[2048];
@@ -693,7 +810,93 @@ static void start_step(struct session *s)
 		return;
 	}
 	s->builder_started = true;
+	s->step_start = uv_now(s->r->loop);
 	send_log(s, R2K_LOG_INFO, "%s started", st->name);
+}
+
+/*
+ * Take the exclusive lock on path for the step about to run (one warm-up
+ * per cache directory, across builds and runners). Returns false while
+ * another holder has it: the step is retried from the (otherwise idle)
+ * flush timer. A lock that cannot be opened at all is logged and skipped.
+ */
+static bool lock_step(struct session *s, const char *path)
+{
+	if (s->lock_fd >= 0)
+		return true;
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+			log_debug(s->conn.id, "cannot create %s: %s", dir, strerror(errno));
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		send_log(s, R2K_LOG_WARN, "warm-up lock %s: %s; warming without it", path,
+		         strerror(errno));
+		return true;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		s->lock_fd = fd;
+		s->lock_waiting = false;
+		return true;
+	}
+	int e = errno;
+	close(fd);
+	if (e != EWOULDBLOCK) {
+		send_log(s, R2K_LOG_WARN, "warm-up lock %s: %s; warming without it", path,
+		         strerror(e));
+		return true;
+	}
+	if (!s->lock_waiting)
+		send_log(s, R2K_LOG_INFO, "waiting for another warm-up of %s", dir);
+	s->lock_waiting = true;
+	uv_timer_start(&s->flush_timer, on_lock_retry, LOCK_RETRY_MS, 0);
+	return false;
+}
+
+static void on_lock_retry(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	if (!s->lock_waiting || s->st == ST_DONE)
+		return;
+	start_step(s);
+}
+
+static void unlock_step(struct session *s)
+{
+	if (s->lock_fd >= 0) {
+		close(s->lock_fd); /* releases the flock */
+		s->lock_fd = -1;
+	}
+}
+
+/* A warm-up step ended: one "warm" check result per image, never blocking. */
+static void report_warm(struct session *s, const struct backend_step *st, bool ok, int how,
+                        int value)
+{
+	double ms = (double)(uv_now(s->r->loop) - s->step_start);
+	for (size_t i = 0; i < st->warms.n; i++) {
+		struct check_result res = {.passed = ok, .latency_ms = ms};
+		snprintf(res.target, sizeof(res.target), "%s", st->warms.v[i]);
+		snprintf(res.kind, sizeof(res.kind), "warm");
+		snprintf(res.status, sizeof(res.status), "%s", ok ? "warmed" : "failed");
+		if (ok)
+			snprintf(res.detail, sizeof(res.detail), "%s in %.1f s", st->name,
+			         ms / 1000);
+		else
+			snprintf(res.detail, sizeof(res.detail), "%s %s %d after %.1f s", st->name,
+			         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited with status",
+			         value, ms / 1000);
+		metrics_count_check(&s->r->stats, res.kind, res.passed);
+		char *json = msg_check_encode(&res);
+		if (json) {
+			pf_result(json, strlen(json), s);
+			free(json);
+		}
+	}
 }
 
 static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t len, void *arg)
@@ -724,6 +927,9 @@ static void on_job_exit(struct job *j, int how, int value, void *arg)
 		return;
 	}
 	bool ok = how == R2K_EXIT_CODE && value == 0;
+	unlock_step(s);
+	if (s->plan.steps[s->step].warms.n && !s->cancel_asked)
+		report_warm(s, &s->plan.steps[s->step], ok, how, value);
 	if (!ok && s->plan.steps[s->step].optional && !s->cancel_asked) {
 		send_log(s, R2K_LOG_WARN, "%s failed (%s %d); building anyway",
 		         s->plan.steps[s->step].name, how == R2K_EXIT_SIGNAL ? "signal" : "status",

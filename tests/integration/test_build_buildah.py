@@ -122,16 +122,51 @@ def test_run_exit_status_reaches_client(env):
     assert b"failing" in p.stdout
 
 
-def test_wrong_password_fails_push(env):
-    ctx = make_context(env["tmp"], "ctx3", f"FROM {env['base']}\nRUN true\n", {})
+def wrong_password_build(env, runner_addr, name):
+    ctx = make_context(env["tmp"], name, f"FROM {env['base']}\nRUN true\n", {})
     dest = env["dest_reg"].host + "/team/denied:1"
-    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--destination", dest,
-                    "--insecure-registry", env["base_reg"].host,
-                    "--insecure-registry", env["dest_reg"].host,
-                    "--registry-credentials", "registry=" + env["dest_reg"].host,
-                    "--registry-credentials", "username=" + USER,
-                    "--registry-credentials", "password=wrong"])
-    assert p.returncode not in (0, 76, 77), (p.returncode, p.stderr[-2000:])
+    return run_client(["--runner", runner_addr, "--context", ctx, "--destination", dest,
+                       "--insecure-registry", env["base_reg"].host,
+                       "--insecure-registry", env["dest_reg"].host,
+                       "--registry-credentials", "registry=" + env["dest_reg"].host,
+                       "--registry-credentials", "username=" + USER,
+                       "--registry-credentials", "password=wrong"])
+
+
+def assert_not_pushed(env):
     status, _, _ = env["dest_reg"].request("GET", "/v2/team/denied/manifests/1",
                                            headers=dict(basic(USER, PASSWORD), Accept=MANIFEST_TYPES))
     assert status == 404
+
+
+def test_wrong_password_stopped_by_preflight(env):
+    p = wrong_password_build(env, env["runner"].addr, "ctx3")
+    err = p.stderr.decode()
+    assert p.returncode == 77, (p.returncode, err[-2000:])
+    assert "runner error 6 (PREFLIGHT)" in err and "credentials refused" in err, err
+    assert "buildah build started" not in err, err
+    assert_not_pushed(env)
+
+
+def test_wrong_password_fails_push_without_preflight(env):
+    runner = w.Runner("--backend", "buildah", "--buildah", env["store"].wrapper,
+                      "--workspace", env["ws"], "--preflight", "off",
+                      "--isolation", "chroot", "--storage-driver", "vfs")
+    try:
+        p = wrong_password_build(env, runner.addr, "ctx3b")
+        # buildah's own push failure: its status, not a runner refusal.
+        assert p.returncode not in (0, 76, 77), (p.returncode, p.stderr[-2000:])
+        assert b"check auth" not in p.stderr
+        assert_not_pushed(env)
+    finally:
+        runner.stop()
+
+
+def test_warm_pulls_base_images_first(env):
+    ctx = make_context(env["tmp"], "ctx-warm", f"FROM {env['base']}\nRUN true\n", {})
+    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--no-push", "--warm",
+                    "--insecure-registry", env["base_reg"].host])
+    err = p.stderr.decode()
+    assert p.returncode == 0, err[-3000:]
+    assert "r2k: check warm %s: warmed" % env["base"] in err, err
+    assert err.index("buildah pull started") < err.index("buildah build started"), err

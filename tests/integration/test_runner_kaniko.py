@@ -24,8 +24,11 @@ def tmp():
 def test_repo2kaniko_style_request(tmp):
     executor, record = builders.recording_executor(tmp)
     ws = os.path.join(tmp, "ws")
-    runner = w.Runner("--executor", executor, "--workspace", ws,
-                      env={"LISTEN_FDS": "", "SECRET_RUNNER_VAR": "x"})
+    env = {k: "" for k in os.environ if "PROXY" in k.upper() or k.startswith("SSL_CERT")}
+    env.update({"LISTEN_FDS": "", "SECRET_RUNNER_VAR": "x", "PASSED_VAR": "p",
+                "SSL_CERT_FILE": "/etc/r2k-test/ca.pem", "DOCKER_CONFIG": "/root/.docker"})
+    runner = w.Runner("--preflight", "off", "--executor", executor, "--workspace", ws,
+                      "--pass-env", "PASSED_VAR", env=env)
     try:
         password = "pa:ss" + "w" * 5000
         req = {
@@ -84,7 +87,10 @@ def test_repo2kaniko_style_request(tmp):
         "--digest-file=%s/digest" % wsdir,
         "--log-format=text",
     ]
-    assert sorted(rec["env"]) == ["DOCKER_CONFIG", "HOME", "PATH"]
+    # Empty variables count as set: the runner passes them on as they are.
+    assert {k: v for k, v in rec["env"].items() if v} == {
+        "DOCKER_CONFIG": wsdir + "/docker", "HOME": rec["env"]["HOME"],
+        "PATH": rec["env"]["PATH"], "PASSED_VAR": "p", "SSL_CERT_FILE": "/etc/r2k-test/ca.pem"}
     assert rec["env"]["DOCKER_CONFIG"] == wsdir + "/docker"
     cfg = json.loads(rec["config"])
     assert cfg == {"auths": {
@@ -103,7 +109,7 @@ def test_repo2kaniko_style_request(tmp):
 
 def test_no_push_and_defaults(tmp):
     executor, record = builders.recording_executor(tmp)
-    runner = w.Runner("--executor", executor, "--workspace", os.path.join(tmp, "ws"))
+    runner = w.Runner("--preflight", "off", "--executor", executor, "--workspace", os.path.join(tmp, "ws"))
     try:
         data = w.make_tar([("Dockerfile", b"FROM scratch\n", 0o644)])
         res = w.build(runner.addr, {"push": False}, data)
@@ -124,7 +130,7 @@ def test_warm_runs_the_warmer_first(tmp):
     argv_file = os.path.join(tmp, "warmer-argv")
     warmer = builders.script_executor(tmp, 'printf "%%s\\n" "$0" "$@" > %s; echo warming; exit 1'
                                       % argv_file, name="warmer")
-    runner = w.Runner("--executor", executor, "--warmer", warmer,
+    runner = w.Runner("--preflight", "off", "--executor", executor, "--warmer", warmer,
                       "--workspace", os.path.join(tmp, "ws"))
     try:
         dockerfile = (b"ARG BASE=reg.example:5000/base:1\nFROM ${BASE} AS b\nRUN true\n"

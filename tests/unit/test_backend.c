@@ -1,5 +1,6 @@
 /* test_backend.c: Kaniko and buildah command lines and the builder's environment. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "t.h"
@@ -50,8 +51,8 @@ static void test_kaniko_full(void)
 	        .registry = "http://plain.example:80/", .auth = "eDp5", .insecure = true};
 	req.creds = &c;
 	req.ncreds = 1;
-	CHECK_EQ(backend_plan(&cfg, &req, "/kaniko/r2k/build-1", "d/Dockerfile", 7, &plan, err,
-	                      sizeof(err)),
+	CHECK_EQ(backend_plan(&cfg, &req, "/kaniko/r2k/build-1", "d/Dockerfile", 7, NULL, &plan,
+	                      err, sizeof(err)),
 	         0);
 	CHECK_EQ(plan.nsteps, 1);
 	const char *want[] = {"/kaniko/executor",
@@ -75,10 +76,9 @@ static void test_kaniko_full(void)
 	                      NULL};
 	check_argv(&plan.steps[0].argv, want);
 	CHECK_EQ(plan.cleanup.n, 0);
-	CHECK_EQ(plan.env.n, 3);
 	CHECK(strncmp(plan.env.v[0], "PATH=", 5) == 0);
 	CHECK(strncmp(plan.env.v[1], "HOME=", 5) == 0);
-	CHECK_STR(plan.env.v[2], "DOCKER_CONFIG=/kaniko/r2k/build-1/docker");
+	CHECK_STR(plan.env.v[plan.env.n - 1], "DOCKER_CONFIG=/kaniko/r2k/build-1/docker");
 	/* The credential's secret is never on a command line. */
 	for (size_t i = 0; i < plan.steps[0].argv.n; i++)
 		CHECK(strstr(plan.steps[0].argv.v[i], "eDp5") == NULL);
@@ -100,7 +100,8 @@ static void test_buildah(void)
 	strlist_push(&req.destinations, "127.0.0.1:5000/a:1");
 	strlist_push(&req.destinations, "reg.example/a:latest");
 	strlist_push(&req.build_args, "A=1");
-	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, &plan, err, sizeof(err)), 0);
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
+	         0);
 	CHECK_EQ(plan.nsteps, 3);
 	const char *build[] = {"/usr/bin/buildah",
 	                       "--storage-driver=vfs",
@@ -146,13 +147,139 @@ static void test_buildah(void)
 
 	/* No destination: a local name, no push step, TLS verified. */
 	strlist_free(&req.destinations);
-	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 9, &plan, err, sizeof(err)), 0);
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 9, NULL, &plan, err, sizeof(err)),
+	         0);
 	CHECK_EQ(plan.nsteps, 1);
 	CHECK(strncmp(plan.steps[0].argv.v[7], "localhost/r2k-build-", 20) == 0);
 	for (size_t i = 0; i < plan.steps[0].argv.n; i++)
 		CHECK(strcmp(plan.steps[0].argv.v[i], "--tls-verify=false") != 0);
 	backend_plan_free(&plan);
 	strlist_free(&req.build_args);
+}
+
+/* Only PATH, HOME, proxies, CA bundles, TZ and --pass-env names reach the builder. */
+static void test_env(void)
+{
+	struct runner_config cfg;
+	struct build_request req;
+	struct backend_plan plan;
+	char err[256];
+	base_cfg(&cfg, "kaniko");
+	strlist_push(&cfg.pass_env, "R2K_TEST_PASSED");
+	strlist_push(&cfg.pass_env, "DOCKER_CONFIG"); /* reserved: never the runner's */
+	strlist_push(&cfg.pass_env, "R2K_TEST_UNSET");
+	setenv("R2K_TEST_PASSED", "yes", 1);
+	setenv("R2K_TEST_SECRET", "no", 1);
+	setenv("HTTPS_PROXY", "http://proxy.example:3128", 1);
+	setenv("DOCKER_CONFIG", "/root/.docker", 1);
+	unsetenv("R2K_TEST_UNSET");
+	msg_request_init(&req);
+	CHECK_EQ(backend_plan(&cfg, &req, "/w", "Dockerfile", 1, NULL, &plan, err, sizeof(err)), 0);
+	bool passed = false, proxy = false;
+	size_t docker_config = 0;
+	for (size_t i = 0; i < plan.env.n; i++) {
+		passed = passed || strcmp(plan.env.v[i], "R2K_TEST_PASSED=yes") == 0;
+		proxy = proxy ||
+		        strcmp(plan.env.v[i], "HTTPS_PROXY=http://proxy.example:3128") == 0;
+		CHECK(strncmp(plan.env.v[i], "R2K_TEST_SECRET=", 16) != 0);
+		CHECK(strncmp(plan.env.v[i], "R2K_TEST_UNSET", 14) != 0);
+		if (strncmp(plan.env.v[i], "DOCKER_CONFIG=", 14) == 0) {
+			docker_config++;
+			CHECK_STR(plan.env.v[i], "DOCKER_CONFIG=/w/docker");
+		}
+	}
+	CHECK(passed);
+	CHECK(proxy);
+	CHECK_EQ(docker_config, 1);
+	backend_plan_free(&plan);
+	strlist_free(&cfg.pass_env);
+	unsetenv("HTTPS_PROXY");
+	unsetenv("DOCKER_CONFIG");
+}
+
+/* The runner's TLS settings reach Kaniko, so that checks and builder agree. */
+static void test_kaniko_tls(void)
+{
+	struct runner_config cfg;
+	struct build_request req;
+	struct backend_plan plan;
+	char err[256];
+	base_cfg(&cfg, "kaniko");
+	strlist_push(&cfg.registry_ca_files, "reg.example=/etc/r2k/ca.pem");
+	strlist_push(&cfg.skip_tls_verify, "self.example:5000");
+	msg_request_init(&req);
+	CHECK_EQ(backend_plan(&cfg, &req, "/w", "Dockerfile", 1, NULL, &plan, err, sizeof(err)), 0);
+	int found = 0;
+	for (size_t i = 0; i < plan.steps[0].argv.n; i++) {
+		const char *a = plan.steps[0].argv.v[i];
+		found += strcmp(a, "--registry-certificate=reg.example=/etc/r2k/ca.pem") == 0;
+		found += strcmp(a, "--skip-tls-verify-registry=self.example:5000") == 0;
+	}
+	CHECK_EQ(found, 2);
+	backend_plan_free(&plan);
+	strlist_free(&cfg.registry_ca_files);
+	strlist_free(&cfg.skip_tls_verify);
+}
+
+/* Warm-up: the warmer for the cold images only, under the cache lock; buildah pulls. */
+static void test_warm(void)
+{
+	struct runner_config cfg;
+	struct build_request req;
+	struct backend_plan plan;
+	struct strlist cold = {0};
+	char err[256];
+	base_cfg(&cfg, "kaniko");
+	cfg.warmer = "/kaniko/warmer";
+	msg_request_init(&req);
+	req.warm = true;
+	req.cache_dir = "/cache/k";
+	strlist_push(&cold, "reg.example/base:1");
+	CHECK_EQ(backend_plan(&cfg, &req, "/w", "Dockerfile", 1, &cold, &plan, err, sizeof(err)),
+	         0);
+	CHECK_EQ(plan.nsteps, 2);
+	const char *warmer[] = {"/kaniko/warmer", "--cache-dir=/cache/k",
+	                        "--image=reg.example/base:1", NULL};
+	check_argv(&plan.steps[0].argv, warmer);
+	CHECK(plan.steps[0].optional);
+	CHECK_STR(plan.steps[0].lock, "/cache/k/.r2k-warm.lock");
+	CHECK_EQ(plan.steps[0].warms.n, 1);
+	CHECK_STR(plan.steps[1].argv.v[0], "/kaniko/executor");
+	backend_plan_free(&plan);
+
+	/* Nothing cold: no warm-up step at all. */
+	struct strlist none = {0};
+	CHECK_EQ(backend_plan(&cfg, &req, "/w", "Dockerfile", 1, &none, &plan, err, sizeof(err)),
+	         0);
+	CHECK_EQ(plan.nsteps, 1);
+	backend_plan_free(&plan);
+
+	base_cfg(&cfg, "buildah");
+	strlist_push(&cold, "127.0.0.1:5000/base:2");
+	CHECK_EQ(backend_plan(&cfg, &req, "/w", "Dockerfile", 1, &cold, &plan, err, sizeof(err)),
+	         0);
+	CHECK_EQ(plan.nsteps, 3);
+	const char *pull1[] = {"/usr/bin/buildah",
+	                       "--storage-driver=vfs",
+	                       "pull",
+	                       "--quiet",
+	                       "--authfile=/w/docker/config.json",
+	                       "reg.example/base:1",
+	                       NULL};
+	check_argv(&plan.steps[0].argv, pull1);
+	const char *pull2[] = {"/usr/bin/buildah",
+	                       "--storage-driver=vfs",
+	                       "pull",
+	                       "--quiet",
+	                       "--authfile=/w/docker/config.json",
+	                       "--tls-verify=false",
+	                       "127.0.0.1:5000/base:2",
+	                       NULL};
+	check_argv(&plan.steps[1].argv, pull2);
+	CHECK(plan.steps[1].lock == NULL);
+	CHECK_STR(plan.steps[2].argv.v[2], "build");
+	backend_plan_free(&plan);
+	strlist_free(&cold);
 }
 
 static void test_ref_host(void)
@@ -172,6 +299,9 @@ int main(void)
 {
 	RUN(test_kaniko_full);
 	RUN(test_buildah);
+	RUN(test_env);
+	RUN(test_kaniko_tls);
+	RUN(test_warm);
 	RUN(test_ref_host);
 	return T_DONE();
 }
