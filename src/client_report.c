@@ -51,6 +51,17 @@ void client_clear_progress(struct client *c)
 		outq_write(&c->err, "\n", 1);
 }
 
+/*
+ * Control characters from the runner (a message could carry terminal escape
+ * sequences or fake "r2k:" lines) become '?' before they reach a terminal.
+ */
+static void clean_text(char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
+
 /* One line of r2k's own on stderr ("r2k: ..."), or a JSON log line with --json. */
 void client_say(struct client *c, const char *level, const char *fmt, ...)
 {
@@ -59,6 +70,7 @@ void client_say(struct client *c, const char *level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	clean_text(msg, strlen(msg));
 	if (c->json) {
 		client_emit_json(c, msg_json_log(level, "client", msg, strlen(msg)));
 		return;
@@ -195,6 +207,8 @@ void client_handle_error(struct client *c, const struct r2k_frame *f)
 		char line[1200];
 		int n = snprintf(line, sizeof(line), "r2k: runner error %u (%s): %.*s\n", code,
 		                 error_name(code), (int)(len > 1024 ? 1024 : len), msg);
+		if (n > 0 && n < (int)sizeof(line))
+			clean_text(line, (size_t)n - 1); /* not the final newline */
 		outq_write(&c->err, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	}
 	client_end(c, status, 0, NULL, NULL);

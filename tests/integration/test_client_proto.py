@@ -92,6 +92,21 @@ def test_log_check_keepalive(ctx):
     assert any("FAILED" in line and "bad_credentials" in line for line in lines)
 
 
+def test_runner_text_cannot_drive_the_terminal(ctx):
+    """Control characters in the runner's messages never reach the terminal as they are."""
+    check = {"target": "reg\x1b]0;pwned\x07:5000", "kind": "auth", "status": "ok\r",
+             "passed": True, "detail": "a\nr2k: fake line", "latency_ms": 1}
+    p, _ = run(ctx, scripted(("log", 2, "red \x1b[31mtext\x1b[0m\rover"), ("check", check),
+                             ("error", 6, "bad\x1b[2J\nr2k: image digest sha256:fake")))
+    err = p.stderr.decode()
+    assert p.returncode == 77, err
+    assert "\x1b" not in err and "\r" not in err and "\x07" not in err, repr(err)
+    assert "r2k: red ?[31mtext?[0m?over" in err.splitlines(), repr(err)
+    assert not any(l.startswith("r2k: fake") or l.startswith("r2k: image digest")
+                   for l in err.splitlines()), repr(err)
+    assert len(err.splitlines()) == 3, repr(err)
+
+
 def test_json_lines(ctx):
     check = {"target": "localhost:5000", "kind": "push", "status": "ok", "passed": True,
              "detail": "", "latency_ms": 3}
