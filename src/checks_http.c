@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "opts.h"
 
 #define BODY_MAX (1u << 20)
@@ -41,6 +42,7 @@ struct creq {
 	creq_cb cb;
 	void *arg;
 	char *url;
+	char method[8];
 	long timeout_ms, backoff_ms;
 	unsigned retries, attempts;
 	bool in_multi, fail_pending, freed;
@@ -224,8 +226,20 @@ static void drain(struct chttp *h)
 		r->code = m->data.result;
 		curl_multi_remove_handle(h->multi, r->easy);
 		r->in_multi = false;
-		if (r->code != CURLE_OK && retriable(r->code) && r->attempts <= r->retries) {
-			long delay = r->backoff_ms << (r->attempts - 1 > 10 ? 10 : r->attempts - 1);
+		bool again = r->code != CURLE_OK && retriable(r->code) && r->attempts <= r->retries;
+		long delay = r->backoff_ms << (r->attempts - 1 > 10 ? 10 : r->attempts - 1);
+		if (log_enabled(LOG_DEBUG)) {
+			long st = 0;
+			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &st);
+			if (r->code == CURLE_OK)
+				log_debug(0, "%s %s: HTTP %ld (attempt %u)", r->method, r->url, st,
+				          r->attempts);
+			else
+				log_debug(0, "%s %s: %s (attempt %u)%s", r->method, r->url,
+				          r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code),
+				          r->attempts, again ? ", retrying" : "");
+		}
+		if (again) {
 			uv_timer_start(&r->backoff, on_backoff, (uint64_t)delay, 0);
 			continue;
 		}
@@ -290,6 +304,7 @@ struct creq *creq_new(struct chttp *h, const char *method, const char *url, creq
 	r->cb = cb;
 	r->arg = arg;
 	r->url = strdup(url);
+	snprintf(r->method, sizeof(r->method), "%s", method);
 	r->easy = curl_easy_init();
 	if (!r->easy || !r->url)
 		abort();

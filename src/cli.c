@@ -37,7 +37,7 @@ static const struct opt runner_opts[] = {
 	{"address", 0, OPT_LIST, RO(listen), "ADDR", "alias of --listen", OPT_HIDDEN | OPT_SINGLE_DASH},
 	{"backend", 0, OPT_STRING, RO(backend), "NAME", "builder: kaniko (default) or buildah", 0},
 	{"buildah", 0, OPT_STRING, RO(buildah), "PATH", "buildah binary (default buildah on PATH)", 0},
-	{"check-timeout", 0, OPT_SECONDS, RO(check_timeout), "SECONDS", "timeout of one registry check (default 10)", 0},
+	{"check-timeout", 0, OPT_SECONDS, RO(check_timeout), "SECONDS", "timeout of each registry check request (default 10)", 0},
 	{"executor", 0, OPT_STRING, RO(executor), "PATH", "Kaniko executor (default /kaniko/executor)", 0},
 	{"idle-timeout", 0, OPT_SECONDS, RO(idle_timeout), "SECONDS", "close connections that send nothing this long (default 30)", 0},
 	{"isolation", 0, OPT_STRING, RO(isolation), "MODE", "buildah isolation (default chroot)", 0},

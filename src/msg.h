@@ -1,4 +1,4 @@
-/* msg.h: JSON messages on the wire (build request, check results); the only cJSON user. */
+/* msg.h: JSON messages on the wire (build request, check results). */
 #ifndef R2K_MSG_H
 #define R2K_MSG_H
 

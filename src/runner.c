@@ -31,8 +31,8 @@ struct runner_listener {
 	bool is_pipe;
 	bool from_systemd; /* never unlinked or shut down by us */
 	bool open;
-	char path[108];    /* unix socket path we created, to unlink on exit */
-	char name[160];    /* for logs */
+	char path[108]; /* unix socket path we created, to unlink on exit */
+	char name[160]; /* for logs */
 };
 
 /* A connection whose protocol is not known yet. */
@@ -49,7 +49,7 @@ static int validate_config(struct runner_config *cfg);
 static int open_listeners(struct runner *r);
 static int listen_addr(struct runner *r, struct runner_listener *l, const char *spec);
 static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sdact_fd *fd,
-		    bool *is_connection);
+                    bool *is_connection);
 static uv_stream_t *new_stream(struct runner *r, bool is_pipe);
 static void on_connection(uv_stream_t *server, int status);
 static void sniff_begin(struct runner *r, uv_stream_t *s);
@@ -69,7 +69,7 @@ static void conn_unlink(struct runner *r, struct runner_conn *c);
 static void maybe_finish(struct runner *r);
 
 void runner_conn_add(struct runner *r, struct runner_conn *c,
-		     void (*close_now)(struct runner_conn *))
+                     void (*close_now)(struct runner_conn *))
 {
 	c->id = ++r->next_id;
 	c->close_now = close_now;
@@ -111,7 +111,8 @@ bool runner_ready(const struct runner *r)
 }
 
 int runner_build_acquire(struct runner *r, struct runner_build *b, unsigned long conn_id,
-			 void (*cancel)(struct runner_build *, const char *), char *why, size_t whylen)
+                         void (*cancel)(struct runner_build *, const char *), char *why,
+                         size_t whylen)
 {
 	if (r->shutting_down) {
 		snprintf(why, whylen, "runner is shutting down");
@@ -119,12 +120,12 @@ int runner_build_acquire(struct runner *r, struct runner_build *b, unsigned long
 	}
 	if (!r->cfg->multiple && r->single_shot_taken) {
 		snprintf(why, whylen,
-			 "runner is busy: it serves one build (start it with --multiple for more)");
+		         "runner is busy: it serves one build (start it with --multiple for more)");
 		return R2K_ERR_BUSY;
 	}
 	if (r->cfg->multiple && r->active_builds >= r->cfg->max_builds) {
 		snprintf(why, whylen, "runner is busy: %u of %llu builds running (--max-builds)",
-			 r->active_builds, (unsigned long long)r->cfg->max_builds);
+		         r->active_builds, (unsigned long long)r->cfg->max_builds);
 		return R2K_ERR_BUSY;
 	}
 	r->single_shot_taken = true;
@@ -191,7 +192,10 @@ static uv_stream_t *new_stream(struct runner *r, bool is_pipe)
 	return s;
 }
 
-static void stream_closed(uv_handle_t *h) { free(h); }
+static void stream_closed(uv_handle_t *h)
+{
+	free(h);
+}
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -266,7 +270,7 @@ static void sniff_idle(uv_timer_t *t)
 {
 	struct sniff *sn = t->data;
 	log_debug(sn->conn.id, "closing connection: nothing received in %.0f s",
-		  sn->r->cfg->idle_timeout);
+	          sn->r->cfg->idle_timeout);
 	sn->r->stats.conns_unknown++;
 	uv_read_stop(sn->stream);
 	sniff_drop(sn);
@@ -306,8 +310,8 @@ static void sniff_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	} else {
 		static char msg[] = "r2k: unrecognised protocol\n";
 		r->stats.conns_unknown++;
-		log_info(sn->conn.id, "closing connection: unrecognised protocol (first byte 0x%02x)",
-			 first);
+		log_info(sn->conn.id,
+		         "closing connection: unrecognised protocol (first byte 0x%02x)", first);
 		uv_write_t *w = malloc(sizeof(*w));
 		uv_buf_t b = uv_buf_init(msg, sizeof(msg) - 1);
 		if (!w || uv_write(w, s, &b, 1, refuse_write_cb) != 0) {
@@ -338,8 +342,9 @@ static int listen_addr(struct runner *r, struct runner_listener *l, const char *
 		struct stat st;
 		if (lstat(a.path, &st) == 0) {
 			if (!S_ISSOCK(st.st_mode)) {
-				fprintf(stderr, "r2k runner: --listen %s: exists and is not a socket\n",
-					spec);
+				fprintf(stderr,
+				        "r2k runner: --listen %s: exists and is not a socket\n",
+				        spec);
 				return -1;
 			}
 			unlink(a.path);
@@ -349,7 +354,8 @@ static int listen_addr(struct runner *r, struct runner_listener *l, const char *
 			return -1;
 		}
 		snprintf(l->path, sizeof(l->path), "%s", a.path);
-		unsigned long mode = strtoul(r->cfg->unix_mode ? r->cfg->unix_mode : "0660", NULL, 8);
+		unsigned long mode =
+		        strtoul(r->cfg->unix_mode ? r->cfg->unix_mode : "0660", NULL, 8);
 		if (chmod(a.path, (mode_t)mode) != 0) {
 			fprintf(stderr, "r2k runner: chmod %s: %s\n", a.path, strerror(errno));
 			return -1;
@@ -403,7 +409,7 @@ static int listen_addr(struct runner *r, struct runner_listener *l, const char *
 
 /* Wrap a socket systemd gave us; a connected one (Accept=yes) is served as a connection. */
 static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sdact_fd *fd,
-		    bool *is_connection)
+                    bool *is_connection)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -414,7 +420,7 @@ static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sd
 	*is_connection = false;
 	if (getsockname(fd->fd, (struct sockaddr *)&ss, &len) != 0) {
 		fprintf(stderr, "r2k runner: descriptor %d from systemd is not a socket: %s\n",
-			fd->fd, strerror(errno));
+		        fd->fd, strerror(errno));
 		return -1;
 	}
 	if (getsockopt(fd->fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0)
@@ -426,7 +432,7 @@ static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sd
 		if (!s)
 			return -1;
 		rc = is_pipe ? uv_pipe_open((uv_pipe_t *)s, fd->fd)
-			     : uv_tcp_open((uv_tcp_t *)s, fd->fd);
+		             : uv_tcp_open((uv_tcp_t *)s, fd->fd);
 		if (rc != 0) {
 			fprintf(stderr, "r2k runner: descriptor %d: %s\n", fd->fd, uv_strerror(rc));
 			uv_close((uv_handle_t *)s, stream_closed);
@@ -442,7 +448,7 @@ static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sd
 	l->is_pipe = is_pipe;
 	l->from_systemd = true;
 	snprintf(l->name, sizeof(l->name), "systemd socket %d%s%s", fd->fd, fd->name[0] ? " " : "",
-		 fd->name);
+	         fd->name);
 	if (is_pipe) {
 		uv_pipe_init(r->loop, &l->u.pipe, 0);
 		rc = uv_pipe_open(&l->u.pipe, fd->fd);
@@ -547,9 +553,9 @@ void runner_shutdown(struct runner *r)
 	close_listeners(r);
 	if (r->active_builds > 0 && r->cfg->multiple) {
 		log_info(0, "shutting down: %u build(s) running, waiting up to %.0f s",
-			 r->active_builds, r->cfg->shutdown_grace);
+		         r->active_builds, r->cfg->shutdown_grace);
 		uv_timer_start(&r->grace_timer, on_grace, (uint64_t)(r->cfg->shutdown_grace * 1000),
-			       0);
+		               0);
 	}
 	maybe_finish(r);
 }
@@ -569,8 +575,8 @@ static void on_signal(uv_signal_t *s, int signum)
 		runner_shutdown(r);
 		return;
 	}
-	log_info(0, "%s: cancelling %u build(s) and exiting", signum == SIGINT ? "SIGINT" : "SIGTERM",
-		 r->active_builds);
+	log_info(0, "%s: cancelling %u build(s) and exiting",
+	         signum == SIGINT ? "SIGINT" : "SIGTERM", r->active_builds);
 	if (!r->cfg->multiple && r->active_builds > 0 && !r->exit_status)
 		r->exit_status = 128 + signum;
 	runner_shutdown(r);
@@ -583,7 +589,7 @@ static int validate_config(struct runner_config *cfg)
 		cfg->backend = strdup("kaniko");
 	if (strcmp(cfg->backend, "kaniko") != 0 && strcmp(cfg->backend, "buildah") != 0) {
 		fprintf(stderr, "r2k runner: --backend '%s': must be kaniko or buildah\n",
-			cfg->backend);
+		        cfg->backend);
 		return -1;
 	}
 	if (!cfg->preflight)
@@ -591,7 +597,7 @@ static int validate_config(struct runner_config *cfg)
 	if (strcmp(cfg->preflight, "enforce") != 0 && strcmp(cfg->preflight, "warn") != 0 &&
 	    strcmp(cfg->preflight, "off") != 0) {
 		fprintf(stderr, "r2k runner: --preflight '%s': must be enforce, warn or off\n",
-			cfg->preflight);
+		        cfg->preflight);
 		return -1;
 	}
 	if (cfg->unix_mode) {
@@ -599,12 +605,20 @@ static int validate_config(struct runner_config *cfg)
 		unsigned long m = strtoul(cfg->unix_mode, &end, 8);
 		if (*end || !*cfg->unix_mode || m > 07777) {
 			fprintf(stderr, "r2k runner: --unix-mode '%s': must be an octal mode\n",
-				cfg->unix_mode);
+			        cfg->unix_mode);
 			return -1;
 		}
 	}
 	if (cfg->max_builds == 0) {
 		fprintf(stderr, "r2k runner: --max-builds must be at least 1\n");
+		return -1;
+	}
+	if (cfg->idle_timeout <= 0) {
+		fprintf(stderr, "r2k runner: --idle-timeout must be more than 0 seconds\n");
+		return -1;
+	}
+	if (cfg->check_timeout <= 0) {
+		fprintf(stderr, "r2k runner: --check-timeout must be more than 0 seconds\n");
 		return -1;
 	}
 	if (!cfg->executor)
@@ -622,8 +636,9 @@ static int validate_config(struct runner_config *cfg)
 	if (!cfg->workspace) {
 		/* Kaniko wipes everything outside /kaniko and mount points between stages. */
 		const char *tmp = getenv("TMPDIR");
-		cfg->workspace = strdup(strcmp(cfg->backend, "kaniko") == 0 ? "/kaniko/r2k"
-									  : (tmp && *tmp ? tmp : "/tmp"));
+		cfg->workspace =
+		        strdup(strcmp(cfg->backend, "kaniko") == 0 ? "/kaniko/r2k"
+		                                                   : (tmp && *tmp ? tmp : "/tmp"));
 	}
 	return 0;
 }

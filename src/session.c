@@ -363,7 +363,7 @@ static void on_timer_closed(uv_handle_t *h)
 /* While the runner waits on the client (before CONTEXT_END), silence is bounded. */
 static void idle_restart(struct session *s)
 {
-	if (s->r->cfg->idle_timeout > 0 && s->st < ST_READY && !s->closing)
+	if (s->st < ST_READY && !s->closing)
 		uv_timer_start(&s->flush_timer, on_idle, (uint64_t)(s->r->cfg->idle_timeout * 1000),
 		               0);
 }

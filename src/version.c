@@ -8,30 +8,37 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 #include <stdio.h>
+#include <string.h>
 #include <uv.h>
 
 int version_main(int argc, char **argv)
 {
 	curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-	if (argc > 1 && (argv[1][0] != '-' || argv[1][1] != 'h')) {
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("Usage: r2k version\n\nShow r2k's version and the versions of the "
+		       "libraries it was built with and runs with.\n");
+		return 0;
+	}
+	if (argc > 1) {
 		fprintf(stderr, "r2k version: unexpected argument '%s'\n", argv[1]);
 		return 2;
 	}
 	printf("r2k %s\n", R2K_VERSION);
 	printf("%-12s %-24s %s\n", "library", "built with", "running");
 	char uvb[32];
-	snprintf(uvb, sizeof(uvb), "%d.%d.%d", UV_VERSION_MAJOR, UV_VERSION_MINOR, UV_VERSION_PATCH);
+	snprintf(uvb, sizeof(uvb), "%d.%d.%d", UV_VERSION_MAJOR, UV_VERSION_MINOR,
+	         UV_VERSION_PATCH);
 	printf("%-12s %-24s %s\n", "libuv", uvb, uv_version_string());
 	printf("%-12s %-24s %s\n", "libcurl", LIBCURL_VERSION, cv->version);
 	printf("%-12s %-24s %s\n", "libarchive", ARCHIVE_VERSION_ONLY_STRING,
 	       &archive_version_string()[sizeof("libarchive ") - 1]);
 	char cj[32];
 	snprintf(cj, sizeof(cj), "%d.%d.%d", CJSON_VERSION_MAJOR, CJSON_VERSION_MINOR,
-		 CJSON_VERSION_PATCH);
+	         CJSON_VERSION_PATCH);
 	printf("%-12s %-24s %s\n", "cJSON", cj, cJSON_Version());
 	char lh[32];
 	snprintf(lh, sizeof(lh), "%d.%d.%d", LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR,
-		 LLHTTP_VERSION_PATCH);
+	         LLHTTP_VERSION_PATCH);
 	printf("%-12s %-24s %s\n", "llhttp", lh, "(linked statically)");
 	printf("%-12s %-24s %s\n", "OpenSSL", &OPENSSL_VERSION_TEXT[sizeof("OpenSSL ") - 1],
 	       &OpenSSL_version(OPENSSL_VERSION)[sizeof("OpenSSL ") - 1]);

@@ -54,3 +54,21 @@ def test_table_output():
         assert (srv.host, "reachability", "ok") in rows
         assert (srv.host + "/missing/img:1", "manifest", "missing") in rows
         assert "(failed)" in p.stdout
+
+
+def test_verbose_logs_each_request_without_secrets():
+    def handle(req):
+        if req.path == "/v2/":
+            return 401, [API, ("WWW-Authenticate", 'Basic realm="r"')], b""
+        return None
+
+    with ScriptedRegistry(handle) as reg:
+        host = reg.host
+        p = run_check("-v", host, "--registry-credentials", "registry=" + host,
+                      "--registry-credentials", "username=u",
+                      "--registry-credentials", "password=very-secret-pw", json_out=False)
+        debug = [l for l in p.stderr.splitlines() if " debug: " in l]
+        assert any("GET http://%s/v2/: HTTP 401 (attempt 1)" % host in l for l in debug), p.stderr
+        assert "very-secret-pw" not in p.stderr + p.stdout
+        q = run_check(host, json_out=False)
+        assert " debug: " not in q.stderr

@@ -3,6 +3,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -238,3 +239,27 @@ def test_preamble_answered_before_any_frame(multi):
     res = w.read_result(s, res)
     s.close()
     assert res.exit[:2] == (0, 0), res.error
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-builds", "0"], "--max-builds must be at least 1"),
+    (["--idle-timeout", "0"], "--idle-timeout must be more than 0 seconds"),
+    (["--check-timeout", "0"], "--check-timeout must be more than 0 seconds"),
+    (["--preflight", "strict"], "--preflight 'strict': must be enforce, warn or off"),
+    (["--backend", "docker"], "--backend 'docker': must be kaniko or buildah"),
+    (["--idle-timeout"], "--idle-timeout"),
+])
+def test_bad_runner_options(args, message):
+    p = subprocess.run([os.environ["R2K_BIN"], "runner", "--listen", "tcp://127.0.0.1:1"] + args,
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2, p
+    assert message in p.stderr.decode(), p.stderr
+    assert len(p.stderr.decode().splitlines()) == 1, p.stderr
+
+
+def test_version_help():
+    for arg in ("--help", "-h"):
+        p = subprocess.run([os.environ["R2K_BIN"], "version", arg], capture_output=True)
+        assert p.returncode == 0 and p.stdout.startswith(b"Usage: r2k version"), p
+    p = subprocess.run([os.environ["R2K_BIN"], "version", "--bogus"], capture_output=True)
+    assert p.returncode == 2 and b"unexpected argument '--bogus'" in p.stderr, p
