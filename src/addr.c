@@ -18,7 +18,7 @@ int addr_parse(const char *s, struct r2k_addr *a, char *err, size_t errlen)
 		}
 		if (strlen(p) >= sizeof(a->path)) {
 			snprintf(err, errlen, "address '%s': socket path longer than %zu bytes", s,
-				 sizeof(a->path) - 1);
+			         sizeof(a->path) - 1);
 			return -1;
 		}
 		a->kind = ADDR_UNIX;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #define CO(f) offsetof(struct client_config, f)
+/* clang-format off */
 static const struct opt client_opts[] = {
 	{"build-arg", 0, OPT_LIST, CO(build_args), "K=V", "build argument", 0},
 	{"cache-dir", 0, OPT_STRING, CO(cache_dir), "DIR", "base-image cache directory on the runner", 0},
@@ -30,9 +31,11 @@ static const struct opt client_opts[] = {
 	{"warm", 0, OPT_BOOL, CO(warm), NULL, "warm the runner's base-image cache before building", 0},
 	{NULL, 0, 0, 0, NULL, NULL, 0},
 };
+/* clang-format on */
 #undef CO
 
 #define RO(f) offsetof(struct runner_config, f)
+/* clang-format off */
 static const struct opt runner_opts[] = {
 	{"address", 0, OPT_LIST, RO(listen), "ADDR", "alias of --listen", OPT_HIDDEN | OPT_SINGLE_DASH},
 	{"backend", 0, OPT_STRING, RO(backend), "NAME", "builder: kaniko (default) or buildah", 0},
@@ -61,9 +64,11 @@ static const struct opt runner_opts[] = {
 	{"workspace", 0, OPT_STRING, RO(workspace), "DIR", "parent of per-build workspaces (default /kaniko/r2k for kaniko, $TMPDIR otherwise)", 0},
 	{NULL, 0, 0, 0, NULL, NULL, 0},
 };
+/* clang-format on */
 #undef RO
 
 #define KO(f) offsetof(struct check_config, f)
+/* clang-format off */
 static const struct opt check_opts[] = {
 	{"build-arg", 0, OPT_LIST, KO(build_args), "K=V", "build argument for FROM lines", 0},
 	{"cache-dir", 0, OPT_STRING, KO(cache_dir), "DIR", "report whether base images are in this Kaniko cache", 0},
@@ -81,32 +86,40 @@ static const struct opt check_opts[] = {
 	{"verbose", 'v', OPT_BOOL, KO(verbose), NULL, "debug messages", 0},
 	{NULL, 0, 0, 0, NULL, NULL, 0},
 };
+/* clang-format on */
 #undef KO
 
 const struct opt_cmd cli_client_cmd = {
-	"client", "r2k client [OPTIONS]",
-	"Stream a build context and build flags to an r2k runner; relay the builder's\n"
-	"stdout, stderr and exit status.",
-	client_opts, OPT_NO_POSITIONAL,
-	"Exit status: the builder's exit code; 128+N if it died of signal N;\n"
-	"see 'Exit status' in README.md for r2k's own failures (64-79).\n",
+        "client",
+        "r2k client [OPTIONS]",
+        "Stream a build context and build flags to an r2k runner; relay the builder's\n"
+        "stdout, stderr and exit status.",
+        client_opts,
+        OPT_NO_POSITIONAL,
+        "Exit status: the builder's exit code; 128+N if it died of signal N;\n"
+        "see 'Exit status' in README.md for r2k's own failures (64-79).\n",
 };
 
 const struct opt_cmd cli_runner_cmd = {
-	"runner", "r2k runner [OPTIONS]",
-	"Accept builds from r2k clients (and legacy kaniko-runner clients), extract\n"
-	"each context, run the builder and stream its output back.",
-	runner_opts, OPT_NO_POSITIONAL, NULL,
+        "runner",
+        "r2k runner [OPTIONS]",
+        "Accept builds from r2k clients (and legacy kaniko-runner clients), extract\n"
+        "each context, run the builder and stream its output back.",
+        runner_opts,
+        OPT_NO_POSITIONAL,
+        NULL,
 };
 
 const struct opt_cmd cli_check_cmd = {
-	"check", "r2k check [OPTIONS] TARGET...",
-	"Check registries and images: reachability, credentials, push permission,\n"
-	"cache warmth and base images. TARGET is a registry host or image reference.",
-	check_opts, offsetof(struct check_config, targets),
-	"A TARGET is a registry when it has a scheme (https:// forces TLS), ends\n"
-	"with '/', or its host has a '.' or is localhost; otherwise an image.\n"
-	"Exit status: 0 when every check passed, 1 when one failed, 2 for usage errors.\n",
+        "check",
+        "r2k check [OPTIONS] TARGET...",
+        "Check registries and images: reachability, credentials, push permission,\n"
+        "cache warmth and base images. TARGET is a registry host or image reference.",
+        check_opts,
+        offsetof(struct check_config, targets),
+        "A TARGET is a registry when it has a scheme (https:// forces TLS), ends\n"
+        "with '/', or its host has a '.' or is localhost; otherwise an image.\n"
+        "Exit status: 0 when every check passed, 1 when one failed, 2 for usage errors.\n",
 };
 
 void cli_client_defaults(struct client_config *c)
@@ -149,8 +162,14 @@ static void free_fields(const struct opt *opts, void *cfg)
 	}
 }
 
-void cli_client_free(struct client_config *c) { free_fields(client_opts, c); }
-void cli_runner_free(struct runner_config *c) { free_fields(runner_opts, c); }
+void cli_client_free(struct client_config *c)
+{
+	free_fields(client_opts, c);
+}
+void cli_runner_free(struct runner_config *c)
+{
+	free_fields(runner_opts, c);
+}
 
 void cli_check_free(struct check_config *c)
 {

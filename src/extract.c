@@ -59,8 +59,8 @@ struct extract {
 	bool worker_done; /* the worker thread has ended */
 	int wcode;        /* worker's result */
 	char wmsg[1024];
-	bool watch_ready;  /* the watched file was read (or failed to be) */
-	char *watch_text;  /* its content, or NULL with watch_why */
+	bool watch_ready; /* the watched file was read (or failed to be) */
+	char *watch_text; /* its content, or NULL with watch_why */
 	size_t watch_len;
 	bool watch_trunc;
 	char watch_why[256];
@@ -416,8 +416,7 @@ static void watch_read(struct extract *x, const char *rel)
 	size_t len = 0;
 	bool trunc = false;
 	x->watch_seen = true;
-	extract_read_text(x->rootfd, rel, EXTRACT_WATCH_MAX, &text, &len, &trunc, why,
-	                  sizeof(why));
+	extract_read_text(x->rootfd, rel, EXTRACT_WATCH_MAX, &text, &len, &trunc, why, sizeof(why));
 	uv_mutex_lock(&x->mu);
 	x->watch_ready = true;
 	x->watch_text = text;

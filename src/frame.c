@@ -11,7 +11,10 @@ static void put32(uint8_t *p, uint32_t v);
 static int check_length(uint16_t type, uint32_t len);
 static int fail(struct r2k_decoder *d, int err);
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -60,7 +63,7 @@ static int check_length(uint16_t type, uint32_t len)
 	case R2K_FRAME_CONTEXT_END: return len == R2K_CONTEXT_END_LEN ? 0 : R2K_FRAME_ELENGTH;
 	case R2K_FRAME_EXIT:
 		return len >= R2K_EXIT_MIN_LEN && len < R2K_EXIT_MIN_LEN + 128 ? 0
-									       : R2K_FRAME_ELENGTH;
+		                                                               : R2K_FRAME_ELENGTH;
 	case R2K_FRAME_ERROR: return len >= R2K_ERROR_MIN_LEN ? 0 : R2K_FRAME_ELENGTH;
 	case R2K_FRAME_LOG: return len >= R2K_LOG_MIN_LEN ? 0 : R2K_FRAME_ELENGTH;
 	case R2K_FRAME_REQUEST: return len >= 2 ? 0 : R2K_FRAME_ELENGTH;
@@ -107,7 +110,7 @@ static int fail(struct r2k_decoder *d, int err)
 }
 
 int r2k_decoder_feed(struct r2k_decoder *d, const uint8_t *data, size_t len, size_t *used,
-		     struct r2k_frame *out)
+                     struct r2k_frame *out)
 {
 	size_t off = 0;
 
@@ -117,7 +120,8 @@ int r2k_decoder_feed(struct r2k_decoder *d, const uint8_t *data, size_t len, siz
 
 	while (off < len) {
 		if (d->state == R2K_DEC_PREAMBLE || d->state == R2K_DEC_HEADER) {
-			size_t want = d->state == R2K_DEC_PREAMBLE ? R2K_PREAMBLE_LEN : R2K_HEADER_LEN;
+			size_t want =
+			        d->state == R2K_DEC_PREAMBLE ? R2K_PREAMBLE_LEN : R2K_HEADER_LEN;
 			size_t n = want - d->hdr_have;
 			if (n > len - off)
 				n = len - off;
@@ -126,7 +130,8 @@ int r2k_decoder_feed(struct r2k_decoder *d, const uint8_t *data, size_t len, siz
 			off += n;
 			/* A wrong magic is reported as soon as a byte of it differs. */
 			if (d->state == R2K_DEC_PREAMBLE) {
-				size_t m = d->hdr_have < R2K_MAGIC_LEN ? d->hdr_have : R2K_MAGIC_LEN;
+				size_t m =
+				        d->hdr_have < R2K_MAGIC_LEN ? d->hdr_have : R2K_MAGIC_LEN;
 				if (memcmp(d->hdr, R2K_MAGIC, m) != 0) {
 					*used = off;
 					return fail(d, R2K_FRAME_EMAGIC);
@@ -226,7 +231,7 @@ size_t r2k_encode_header(uint8_t out[R2K_HEADER_LEN], uint16_t type, uint32_t le
 }
 
 void r2k_context_end_encode(uint8_t out[R2K_CONTEXT_END_LEN], uint64_t total,
-			    const uint8_t sha256[32])
+                            const uint8_t sha256[32])
 {
 	put32(out, (uint32_t)(total >> 32));
 	put32(out + 4, (uint32_t)total);

@@ -38,10 +38,10 @@ struct r2k_decoder {
 	struct r2k_frame cur; /* frame being assembled */
 	uint8_t *buf;         /* payload assembly buffer, owned */
 	size_t buf_cap;
-	size_t have;          /* payload bytes assembled so far */
-	uint32_t max_payload; /* lengths above this fail with ETOOBIG */
+	size_t have;           /* payload bytes assembled so far */
+	uint32_t max_payload;  /* lengths above this fail with ETOOBIG */
 	uint16_t peer_version; /* from the preamble, once read */
-	int err;              /* sticky error once failed */
+	int err;               /* sticky error once failed */
 };
 
 /* Prepare a decoder; with_preamble false skips straight to frames (tests, fuzzing). */
@@ -55,7 +55,7 @@ void r2k_decoder_free(struct r2k_decoder *d);
  * r2k_frame_err. Errors are sticky.
  */
 int r2k_decoder_feed(struct r2k_decoder *d, const uint8_t *data, size_t len, size_t *used,
-		     struct r2k_frame *out);
+                     struct r2k_frame *out);
 /* Called at end of stream: 0 if at a frame boundary, else R2K_FRAME_ETRUNCATED. */
 int r2k_decoder_finish(const struct r2k_decoder *d);
 /* Short text for a decoder error. */
@@ -69,7 +69,7 @@ size_t r2k_encode_header(uint8_t out[R2K_HEADER_LEN], uint16_t type, uint32_t le
 
 /* Fixed-layout payloads. Decoders return 0, or R2K_FRAME_ELENGTH. */
 void r2k_context_end_encode(uint8_t out[R2K_CONTEXT_END_LEN], uint64_t total,
-			    const uint8_t sha256[32]);
+                            const uint8_t sha256[32]);
 int r2k_context_end_decode(const struct r2k_frame *f, uint64_t *total, uint8_t sha256[32]);
 
 struct r2k_exit {
@@ -77,7 +77,8 @@ struct r2k_exit {
 	int32_t value;
 	char digest[128]; /* NUL-terminated, may be empty */
 };
-/* Encode an EXIT payload into out (at least R2K_EXIT_MIN_LEN + strlen(digest)); returns its length. */
+/* Encode an EXIT payload into out (at least R2K_EXIT_MIN_LEN + strlen(digest)); returns its length.
+ */
 size_t r2k_exit_encode(uint8_t *out, size_t cap, const struct r2k_exit *e);
 int r2k_exit_decode(const struct r2k_frame *f, struct r2k_exit *e);
 

@@ -15,7 +15,10 @@ void log_init(const char *prefix, enum log_level max)
 	log_max = max;
 }
 
-bool log_enabled(enum log_level lvl) { return lvl <= log_max; }
+bool log_enabled(enum log_level lvl)
+{
+	return lvl <= log_max;
+}
 
 void log_msg(enum log_level lvl, unsigned long conn, const char *fmt, ...)
 {
@@ -32,7 +35,7 @@ void log_msg(enum log_level lvl, unsigned long conn, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	n += strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %s", ts.tv_nsec / 1000000,
-			      log_prefix, names[lvl]);
+	                      log_prefix, names[lvl]);
 	if (conn)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " [%lu]", conn);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ": ");

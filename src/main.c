@@ -9,16 +9,15 @@ static void usage(FILE *out);
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: r2k COMMAND [OPTIONS]\n\n"
-		"Build container images with an unprivileged builder (Kaniko or buildah)\n"
-		"from a build context streamed over the network.\n\n"
-		"Commands:\n"
-		"  client    stream a build context to a runner and relay the build\n"
-		"  runner    accept builds and run the builder next to it\n"
-		"  check     check registries, credentials and base images\n"
-		"  version   show versions of r2k and its libraries\n"
-		"  help [COMMAND]  show help for a command\n");
+	fprintf(out, "Usage: r2k COMMAND [OPTIONS]\n\n"
+	             "Build container images with an unprivileged builder (Kaniko or buildah)\n"
+	             "from a build context streamed over the network.\n\n"
+	             "Commands:\n"
+	             "  client    stream a build context to a runner and relay the build\n"
+	             "  runner    accept builds and run the builder next to it\n"
+	             "  check     check registries, credentials and base images\n"
+	             "  version   show versions of r2k and its libraries\n"
+	             "  help [COMMAND]  show help for a command\n");
 }
 
 int main(int argc, char **argv)

@@ -11,10 +11,13 @@ static void add_list(cJSON *o, const char *k, const struct strlist *l);
 static int get_str(const cJSON *o, const char *k, char **out, char *err, size_t errlen);
 static int get_bool(const cJSON *o, const char *k, bool *out, char *err, size_t errlen);
 static int get_list(const cJSON *o, const char *k, struct strlist *out, bool need_eq, char *err,
-		    size_t errlen);
+                    size_t errlen);
 static char *dup_or_null(const char *s);
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
 
 void msg_request_init(struct build_request *r)
 {
@@ -137,7 +140,7 @@ static int get_bool(const cJSON *o, const char *k, bool *out, char *err, size_t 
 }
 
 static int get_list(const cJSON *o, const char *k, struct strlist *out, bool need_eq, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 	if (!v || cJSON_IsNull(v))
@@ -148,8 +151,7 @@ static int get_list(const cJSON *o, const char *k, struct strlist *out, bool nee
 	}
 	int i = 0;
 	const cJSON *e;
-	cJSON_ArrayForEach(e, v)
-	{
+	cJSON_ArrayForEach (e, v) {
 		if (!cJSON_IsString(e)) {
 			snprintf(err, errlen, "request field '%s[%d]' must be a string", k, i);
 			return -1;
@@ -165,7 +167,7 @@ static int get_list(const cJSON *o, const char *k, struct strlist *out, bool nee
 }
 
 int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	msg_request_init(r);
 	cJSON *o = cJSON_ParseWithLength(json, len);
@@ -199,8 +201,7 @@ int msg_request_decode(const char *json, size_t len, struct build_request *r, ch
 		}
 		int i = 0;
 		const cJSON *e;
-		cJSON_ArrayForEach(e, creds)
-		{
+		cJSON_ArrayForEach (e, creds) {
 			struct registry_cred c = {0};
 			char what[48];
 			snprintf(what, sizeof(what), "credentials[%d]", i);
@@ -209,17 +210,18 @@ int msg_request_decode(const char *json, size_t len, struct build_request *r, ch
 				goto out;
 			}
 			int bad = get_str(e, "registry", &c.registry, err, errlen) ||
-				  get_str(e, "username", &c.username, err, errlen) ||
-				  get_str(e, "password", &c.password, err, errlen) ||
-				  get_str(e, "auth", &c.auth, err, errlen) ||
-				  get_bool(e, "insecure", &c.insecure, err, errlen);
+			          get_str(e, "username", &c.username, err, errlen) ||
+			          get_str(e, "password", &c.password, err, errlen) ||
+			          get_str(e, "auth", &c.auth, err, errlen) ||
+			          get_bool(e, "insecure", &c.insecure, err, errlen);
 			if (!bad && (!c.registry || !*c.registry)) {
 				snprintf(err, errlen, "request field '%s' has no registry", what);
 				bad = 1;
 			} else if (!bad && !c.auth && !(c.username && c.password)) {
 				snprintf(err, errlen,
-					 "request field '%s' (%s) needs username and password, or auth",
-					 what, c.registry);
+				         "request field '%s' (%s) needs username and password, or "
+				         "auth",
+				         what, c.registry);
 				bad = 1;
 			}
 			if (!bad)

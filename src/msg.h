@@ -12,8 +12,8 @@ struct registry_cred {
 	char *registry; /* as given: host[:port], URL or Docker Hub alias */
 	char *username; /* with password, or NULL */
 	char *password;
-	char *auth;     /* base64(user:password), instead of username/password */
-	bool insecure;  /* reach this registry over plain HTTP */
+	char *auth;    /* base64(user:password), instead of username/password */
+	bool insecure; /* reach this registry over plain HTTP */
 };
 
 /* The build request: everything the runner needs besides the context bytes. */
@@ -24,12 +24,12 @@ struct build_request {
 	struct strlist labels;       /* "K=V" */
 	char *platform;              /* NULL when not given */
 	char *target;
-	char *cache_repo;            /* NULL: no layer cache */
+	char *cache_repo; /* NULL: no layer cache */
 	bool cache_insecure;
 	struct strlist insecure_registries;
-	char *cache_dir;             /* Kaniko base-image cache directory */
-	bool push;                   /* default true */
-	bool warm;                   /* warm the base-image cache before building */
+	char *cache_dir; /* Kaniko base-image cache directory */
+	bool push;       /* default true */
+	bool warm;       /* warm the base-image cache before building */
 	struct registry_cred *creds;
 	size_t ncreds;
 };
@@ -51,7 +51,7 @@ char *msg_request_encode(const struct build_request *r);
  * err. Unknown fields are ignored (forward compatibility).
  */
 int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
-		       size_t errlen);
+                       size_t errlen);
 void msg_request_init(struct build_request *r);
 void msg_request_free(struct build_request *r);
 /* Append a credential entry (strings copied; NULLs allowed). */

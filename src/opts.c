@@ -7,10 +7,10 @@
 #include <string.h>
 
 static const struct opt *find_long(const struct opt_cmd *cmd, const char *name, size_t len,
-				   bool *negated);
+                                   bool *negated);
 static const struct opt *find_short(const struct opt_cmd *cmd, char c);
-static int set_value(const struct opt_cmd *cmd, const struct opt *o, void *cfg,
-		     const char *value, const char *as_given);
+static int set_value(const struct opt_cmd *cmd, const struct opt *o, void *cfg, const char *value,
+                     const char *as_given);
 
 void strlist_push(struct strlist *l, const char *s)
 {
@@ -46,10 +46,26 @@ int opts_parse_size(const char *s, uint64_t *out)
 	unsigned shift = 0;
 	switch (*end) {
 	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
 	default: return -1;
 	}
 	if (*end == 'i' || *end == 'B')
@@ -79,7 +95,7 @@ int opts_parse_seconds(const char *s, double *out)
 
 /* Look up --name or --no-name. */
 static const struct opt *find_long(const struct opt_cmd *cmd, const char *name, size_t len,
-				   bool *negated)
+                                   bool *negated)
 {
 	*negated = false;
 	for (const struct opt *o = cmd->opts; o->name; o++)
@@ -105,8 +121,8 @@ static const struct opt *find_short(const struct opt_cmd *cmd, char c)
 }
 
 /* Store value into the field o describes; errors name the option as given. */
-static int set_value(const struct opt_cmd *cmd, const struct opt *o, void *cfg,
-		     const char *value, const char *as_given)
+static int set_value(const struct opt_cmd *cmd, const struct opt *o, void *cfg, const char *value,
+                     const char *as_given)
 {
 	char *field = (char *)cfg + o->offset;
 	switch (o->kind) {
@@ -115,7 +131,7 @@ static int set_value(const struct opt_cmd *cmd, const struct opt *o, void *cfg,
 		    strcmp(value, "yes") == 0)
 			*(bool *)field = true;
 		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
-			 strcmp(value, "no") == 0)
+		         strcmp(value, "no") == 0)
 			*(bool *)field = false;
 		else
 			goto bad;
@@ -124,9 +140,7 @@ static int set_value(const struct opt_cmd *cmd, const struct opt *o, void *cfg,
 		free(*(char **)field);
 		*(char **)field = strdup(value);
 		return 0;
-	case OPT_LIST:
-		strlist_push((struct strlist *)field, value);
-		return 0;
+	case OPT_LIST: strlist_push((struct strlist *)field, value); return 0;
 	case OPT_UINT:
 		if (opts_parse_size(value, (uint64_t *)field) != 0)
 			goto bad;
@@ -175,10 +189,11 @@ int opts_parse(const struct opt_cmd *cmd, int argc, char **argv, void *cfg)
 			o = find_long(cmd, name, len, &negated);
 			if (o && a[1] != '-' && !(o->flags & OPT_SINGLE_DASH))
 				o = NULL;
-			snprintf(given, sizeof(given), "%.*s", (int)(len + (a[1] == '-' ? 2 : 1)), a);
+			snprintf(given, sizeof(given), "%.*s", (int)(len + (a[1] == '-' ? 2 : 1)),
+			         a);
 			if (!o) {
 				fprintf(stderr, "r2k %s: unknown option '%s' (see 'r2k help %s')\n",
-					cmd->name, given, cmd->name);
+				        cmd->name, given, cmd->name);
 				return 2;
 			}
 			if (eq) {
@@ -190,14 +205,15 @@ int opts_parse(const struct opt_cmd *cmd, int argc, char **argv, void *cfg)
 			snprintf(given, sizeof(given), "-%c", a[1]);
 			if (!o) {
 				fprintf(stderr, "r2k %s: unknown option '%s' (see 'r2k help %s')\n",
-					cmd->name, given, cmd->name);
+				        cmd->name, given, cmd->name);
 				return 2;
 			}
 		}
 
 		if (o->kind == OPT_BOOL) {
 			if (negated && has_inline) {
-				fprintf(stderr, "r2k %s: option %s takes no value\n", cmd->name, given);
+				fprintf(stderr, "r2k %s: option %s takes no value\n", cmd->name,
+				        given);
 				return 2;
 			}
 			if (negated)
@@ -205,7 +221,7 @@ int opts_parse(const struct opt_cmd *cmd, int argc, char **argv, void *cfg)
 		} else if (!has_inline) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "r2k %s: option %s needs a value (%s)\n", cmd->name,
-					given, o->metavar ? o->metavar : "VALUE");
+				        given, o->metavar ? o->metavar : "VALUE");
 				return 2;
 			}
 			value = argv[++i];
@@ -230,7 +246,7 @@ void opts_help(const struct opt_cmd *cmd)
 			snprintf(left, sizeof(left), "  %s--[no-]%s", shortp, o->name);
 		else
 			snprintf(left, sizeof(left), "  %s--%s %s", shortp, o->name,
-				 o->metavar ? o->metavar : "VALUE");
+			         o->metavar ? o->metavar : "VALUE");
 		const char *rep = o->kind == OPT_LIST ? " (repeatable)" : "";
 		if (strlen(left) > 30)
 			printf("%s\n%32s%s%s\n", left, "", o->help, rep);

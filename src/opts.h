@@ -16,15 +16,15 @@ void strlist_push(struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
 
 enum opt_kind {
-	OPT_BOOL,   /* --name sets true; --no-name sets false; --name=true|false */
-	OPT_STRING, /* char *, last one wins */
-	OPT_LIST,   /* struct strlist, repeatable */
-	OPT_UINT,   /* uint64_t; accepts K, M, G, T suffixes (powers of 1024) */
+	OPT_BOOL,    /* --name sets true; --no-name sets false; --name=true|false */
+	OPT_STRING,  /* char *, last one wins */
+	OPT_LIST,    /* struct strlist, repeatable */
+	OPT_UINT,    /* uint64_t; accepts K, M, G, T suffixes (powers of 1024) */
 	OPT_SECONDS, /* double seconds; accepts a number with optional s, ms, m suffix */
 };
 
 /* Option flags. */
-#define OPT_HIDDEN 0x1 /* accepted but not listed in help (compatibility aliases) */
+#define OPT_HIDDEN      0x1 /* accepted but not listed in help (compatibility aliases) */
 #define OPT_SINGLE_DASH 0x2 /* also accepted as -name / -name=value (Go flag style) */
 
 struct opt {
@@ -38,12 +38,12 @@ struct opt {
 };
 
 struct opt_cmd {
-	const char *name;     /* "runner" */
-	const char *usage;    /* "r2k runner [OPTIONS]" */
-	const char *summary;  /* one line */
-	const struct opt *opts; /* terminated by an entry with name == NULL */
+	const char *name;         /* "runner" */
+	const char *usage;        /* "r2k runner [OPTIONS]" */
+	const char *summary;      /* one line */
+	const struct opt *opts;   /* terminated by an entry with name == NULL */
 	size_t positional_offset; /* struct strlist for positional args, or (size_t)-1 */
-	const char *epilog;   /* extra help text or NULL */
+	const char *epilog;       /* extra help text or NULL */
 };
 
 #define OPT_NO_POSITIONAL ((size_t)-1)

@@ -27,17 +27,17 @@ struct peer {
 	peer_drain_cb on_drain;
 	peer_closed_cb on_closed;
 	void *arg;
-	size_t queued;     /* bytes in flight */
-	unsigned writes;   /* writes in flight */
-	bool was_high;     /* queue went above high water since last drain */
+	size_t queued;   /* bytes in flight */
+	unsigned writes; /* writes in flight */
+	bool was_high;   /* queue went above high water since last drain */
 	bool reading;
 	bool paused;
-	bool gone;         /* NULL frame delivered; no more frame callbacks */
-	bool dead;         /* the stream failed or ended: nothing more can be written */
-	bool closing;      /* close requested */
-	bool dispatching;  /* inside on_frame */
-	bool aborting;     /* close without flushing the write queue */
-	uint8_t *rbuf;     /* read buffer, reused */
+	bool gone;        /* NULL frame delivered; no more frame callbacks */
+	bool dead;        /* the stream failed or ended: nothing more can be written */
+	bool closing;     /* close requested */
+	bool dispatching; /* inside on_frame */
+	bool aborting;    /* close without flushing the write queue */
+	uint8_t *rbuf;    /* read buffer, reused */
 };
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -49,8 +49,7 @@ static void gone(struct peer *p, int err);
 static void maybe_close(struct peer *p);
 static int submit(struct peer *p, struct wreq *w);
 
-struct peer *peer_new(uv_stream_t *stream, bool expect_preamble, peer_frame_cb on_frame,
-		      void *arg)
+struct peer *peer_new(uv_stream_t *stream, bool expect_preamble, peer_frame_cb on_frame, void *arg)
 {
 	struct peer *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -63,11 +62,20 @@ struct peer *peer_new(uv_stream_t *stream, bool expect_preamble, peer_frame_cb o
 	return p;
 }
 
-uint16_t peer_version(const struct peer *p) { return p->dec.peer_version; }
+uint16_t peer_version(const struct peer *p)
+{
+	return p->dec.peer_version;
+}
 
-void peer_set_drain_cb(struct peer *p, peer_drain_cb cb) { p->on_drain = cb; }
+void peer_set_drain_cb(struct peer *p, peer_drain_cb cb)
+{
+	p->on_drain = cb;
+}
 
-bool peer_error_is_frame(int err) { return err <= R2K_FRAME_EMAGIC && err >= R2K_FRAME_ENOMEM; }
+bool peer_error_is_frame(int err)
+{
+	return err <= R2K_FRAME_EMAGIC && err >= R2K_FRAME_ENOMEM;
+}
 
 const char *peer_strerror(int err)
 {
@@ -284,9 +292,15 @@ int peer_send_error(struct peer *p, uint16_t code, const char *fmt, ...)
 	return peer_send(p, R2K_FRAME_ERROR, payload, n);
 }
 
-size_t peer_queued(const struct peer *p) { return p->queued; }
+size_t peer_queued(const struct peer *p)
+{
+	return p->queued;
+}
 
-bool peer_above_high(const struct peer *p) { return p->queued >= PEER_HIGH_WATER; }
+bool peer_above_high(const struct peer *p)
+{
+	return p->queued >= PEER_HIGH_WATER;
+}
 
 static void close_cb(uv_handle_t *h)
 {

@@ -27,14 +27,13 @@ typedef void (*peer_closed_cb)(struct peer *p, void *arg);
 
 /* Write-queue marks, in bytes. */
 #define PEER_HIGH_WATER (4u << 20)
-#define PEER_LOW_WATER (1u << 20)
+#define PEER_LOW_WATER  (1u << 20)
 
 /*
  * Wrap stream (already initialised; the peer owns it from now on and closes
  * it). expect_preamble: whether the incoming byte stream starts with one.
  */
-struct peer *peer_new(uv_stream_t *stream, bool expect_preamble, peer_frame_cb on_frame,
-		      void *arg);
+struct peer *peer_new(uv_stream_t *stream, bool expect_preamble, peer_frame_cb on_frame, void *arg);
 /* Start reading; initial bytes (e.g. consumed while sniffing) are decoded first. */
 int peer_start(struct peer *p, const uint8_t *initial, size_t n);
 void peer_set_drain_cb(struct peer *p, peer_drain_cb cb);
@@ -51,7 +50,7 @@ int peer_send_preamble(struct peer *p);
 int peer_send(struct peer *p, uint16_t type, const void *payload, size_t len);
 /* Queue an ERROR frame with a formatted message. */
 int peer_send_error(struct peer *p, uint16_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /*
  * Zero-copy sends: peer_buf_alloc returns room for cap payload bytes, to be

@@ -1,4 +1,5 @@
-/* proto.h: the r2k wire protocol, version 1. docs/protocol.md is the spec; this is its contract in C. */
+/* proto.h: the r2k wire protocol, version 1. docs/protocol.md is the spec; this is its contract in
+ * C. */
 #ifndef R2K_PROTO_H
 #define R2K_PROTO_H
 
@@ -12,10 +13,10 @@
  * The first byte 0x89 is neither '{' (the legacy JSON line) nor an ASCII
  * letter (an HTTP method), so a runner can tell the three apart by one byte.
  */
-#define R2K_MAGIC          "\x89R2K\r\n\x1a\n"
-#define R2K_MAGIC_LEN      8
-#define R2K_PREAMBLE_LEN   12
-#define R2K_PROTO_VERSION  1
+#define R2K_MAGIC         "\x89R2K\r\n\x1a\n"
+#define R2K_MAGIC_LEN     8
+#define R2K_PREAMBLE_LEN  12
+#define R2K_PROTO_VERSION 1
 
 /*
  * Every frame: an 8-byte big-endian header, then the payload.
@@ -23,8 +24,8 @@
  * A length above R2K_MAX_PAYLOAD is a protocol error, detected before any
  * allocation.
  */
-#define R2K_HEADER_LEN     8
-#define R2K_MAX_PAYLOAD    (1u << 20)
+#define R2K_HEADER_LEN  8
+#define R2K_MAX_PAYLOAD (1u << 20)
 
 /* Frame types: 0x00xx either direction, 0x01xx client to runner, 0x02xx runner to client. */
 enum r2k_frame_type {
@@ -75,16 +76,16 @@ enum r2k_log_level {
 
 /* Codes carried by ERROR frames. Numbers are never reused. */
 enum r2k_error_code {
-	R2K_ERR_PROTOCOL = 1,    /* malformed or unexpected frame */
-	R2K_ERR_VERSION = 2,     /* protocol version not spoken */
-	R2K_ERR_REQUEST = 3,     /* build request invalid or refused */
-	R2K_ERR_CONTEXT = 4,     /* context refused (unsafe entry, limits, checksum) */
-	R2K_ERR_BUSY = 5,        /* runner cannot take another build now */
-	R2K_ERR_PREFLIGHT = 6,   /* a preflight check failed in enforce mode */
-	R2K_ERR_BUILDER = 7,     /* the builder could not be started */
-	R2K_ERR_CANCELLED = 8,   /* the build was cancelled */
-	R2K_ERR_INTERNAL = 9,    /* runner-side fault (disk full, out of memory) */
-	R2K_ERR_SHUTDOWN = 10,   /* runner is shutting down */
+	R2K_ERR_PROTOCOL = 1,  /* malformed or unexpected frame */
+	R2K_ERR_VERSION = 2,   /* protocol version not spoken */
+	R2K_ERR_REQUEST = 3,   /* build request invalid or refused */
+	R2K_ERR_CONTEXT = 4,   /* context refused (unsafe entry, limits, checksum) */
+	R2K_ERR_BUSY = 5,      /* runner cannot take another build now */
+	R2K_ERR_PREFLIGHT = 6, /* a preflight check failed in enforce mode */
+	R2K_ERR_BUILDER = 7,   /* the builder could not be started */
+	R2K_ERR_CANCELLED = 8, /* the build was cancelled */
+	R2K_ERR_INTERNAL = 9,  /* runner-side fault (disk full, out of memory) */
+	R2K_ERR_SHUTDOWN = 10, /* runner is shutting down */
 };
 
 #endif

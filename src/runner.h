@@ -70,7 +70,8 @@ struct runner {
 };
 
 /* Register / unregister a connection; assigns c->id. */
-void runner_conn_add(struct runner *r, struct runner_conn *c, void (*close_now)(struct runner_conn *));
+void runner_conn_add(struct runner *r, struct runner_conn *c,
+                     void (*close_now)(struct runner_conn *));
 void runner_conn_remove(struct runner *r, struct runner_conn *c);
 
 /*
@@ -78,7 +79,8 @@ void runner_conn_remove(struct runner *r, struct runner_conn *c);
  * R2K_ERR_BUSY / R2K_ERR_SHUTDOWN (proto.h) with a reason in why.
  */
 int runner_build_acquire(struct runner *r, struct runner_build *b, unsigned long conn_id,
-			 void (*cancel)(struct runner_build *, const char *), char *why, size_t whylen);
+                         void (*cancel)(struct runner_build *, const char *), char *why,
+                         size_t whylen);
 /*
  * Give the slot back. status is the build's outcome as the client's exit
  * status (README "Exit status"); a single-shot runner exits with it.

@@ -1,6 +1,6 @@
 /* fuzz_frame.c: the frame decoder must never crash, over-read or over-allocate on any input. */
-#include <stdlib.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"

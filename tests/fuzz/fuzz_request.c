@@ -1,4 +1,5 @@
-/* fuzz_request.c: build-request decoding must reject or accept any bytes without crashing or leaking. */
+/* fuzz_request.c: build-request decoding must reject or accept any bytes without crashing or
+ * leaking. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

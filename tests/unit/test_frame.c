@@ -63,9 +63,9 @@ static struct buf sample_stream(void)
 }
 
 static const uint16_t sample_types[] = {
-	R2K_FRAME_REQUEST, R2K_FRAME_CONTEXT, R2K_FRAME_CONTEXT_END, R2K_FRAME_KEEPALIVE,
-	R2K_FRAME_CHECK, R2K_FRAME_STDOUT, R2K_FRAME_STDERR, R2K_FRAME_LOG,
-	R2K_FRAME_ERROR, R2K_FRAME_CANCEL, R2K_FRAME_EXIT,
+        R2K_FRAME_REQUEST, R2K_FRAME_CONTEXT, R2K_FRAME_CONTEXT_END, R2K_FRAME_KEEPALIVE,
+        R2K_FRAME_CHECK,   R2K_FRAME_STDOUT,  R2K_FRAME_STDERR,      R2K_FRAME_LOG,
+        R2K_FRAME_ERROR,   R2K_FRAME_CANCEL,  R2K_FRAME_EXIT,
 };
 
 /* Decode b in chunks chosen by next_chunk; check every frame's content. */
@@ -138,9 +138,18 @@ out:
 	r2k_decoder_free(&d);
 }
 
-static size_t one(size_t left) { return 1; }
-static size_t whole(size_t left) { return left; }
-static size_t rnd(size_t left) { return (size_t)(rand() % 97) + 1; }
+static size_t one(size_t left)
+{
+	return 1;
+}
+static size_t whole(size_t left)
+{
+	return left;
+}
+static size_t rnd(size_t left)
+{
+	return (size_t)(rand() % 97) + 1;
+}
 
 static void test_byte_by_byte(void)
 {
@@ -240,7 +249,8 @@ static void test_errors(void)
 	CHECK_EQ(decode_raw(b, R2K_HEADER_LEN + 5, false, 0, NULL), R2K_FRAME_ETRUNCATED);
 
 	/* Errors are sticky and distinct. */
-	CHECK(strcmp(r2k_frame_strerror(R2K_FRAME_EMAGIC), r2k_frame_strerror(R2K_FRAME_ETYPE)) != 0);
+	CHECK(strcmp(r2k_frame_strerror(R2K_FRAME_EMAGIC), r2k_frame_strerror(R2K_FRAME_ETYPE)) !=
+	      0);
 	struct r2k_decoder d;
 	r2k_decoder_init(&d, true, 0);
 	size_t used;

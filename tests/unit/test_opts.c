@@ -28,9 +28,20 @@ static int parse_runner(struct runner_config *c, const char **args)
 static void test_forms(void)
 {
 	struct runner_config c;
-	const char *a[] = {"--listen", "tcp://127.0.0.1:1", "--listen=unix:///tmp/x", "-l",
-			   "tcp://[::1]:2", "-address=:3", "-multiple", "--max-builds=7",
-			   "--idle-timeout", "250ms", "--max-context-bytes", "2G", "-v", NULL};
+	const char *a[] = {"--listen",
+	                   "tcp://127.0.0.1:1",
+	                   "--listen=unix:///tmp/x",
+	                   "-l",
+	                   "tcp://[::1]:2",
+	                   "-address=:3",
+	                   "-multiple",
+	                   "--max-builds=7",
+	                   "--idle-timeout",
+	                   "250ms",
+	                   "--max-context-bytes",
+	                   "2G",
+	                   "-v",
+	                   NULL};
 	CHECK_EQ(parse_runner(&c, a), 0);
 	CHECK_EQ(c.listen.n, 4);
 	CHECK_STR(c.listen.v[1], "unix:///tmp/x");
@@ -147,16 +158,16 @@ static void test_request_roundtrip(void)
 	msg_request_free(&back);
 
 	const char *bad[][2] = {
-		{"[1]", "JSON object"},
-		{"{\"push\":\"yes\"}", "'push'"},
-		{"{\"build_args\":[\"NOEQUALS\"]}", "build_args[0]"},
-		{"{\"credentials\":[{\"username\":\"u\",\"password\":\"p\"}]}", "no registry"},
-		{"{\"credentials\":[{\"registry\":\"r\",\"username\":\"u\"}]}", "needs username"},
-		{"{not json", "not valid JSON"},
+	        {"[1]", "JSON object"},
+	        {"{\"push\":\"yes\"}", "'push'"},
+	        {"{\"build_args\":[\"NOEQUALS\"]}", "build_args[0]"},
+	        {"{\"credentials\":[{\"username\":\"u\",\"password\":\"p\"}]}", "no registry"},
+	        {"{\"credentials\":[{\"registry\":\"r\",\"username\":\"u\"}]}", "needs username"},
+	        {"{not json", "not valid JSON"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK_EQ(msg_request_decode(bad[i][0], strlen(bad[i][0]), &back, err, sizeof(err)),
-			 -1);
+		         -1);
 		CHECK(strstr(err, bad[i][1]) != NULL);
 	}
 }
