@@ -365,7 +365,7 @@ static void on_http_closed(void *arg)
 		struct job *j = c->jobs;
 		c->jobs = j->next;
 		if (j->authz)
-			memset(j->authz, 0, strlen(j->authz));
+			explicit_bzero(j->authz, strlen(j->authz));
 		free(j->authz);
 		free(j);
 	}

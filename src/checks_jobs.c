@@ -124,7 +124,7 @@ static void set_authz(struct job *j, const char *scheme, const char *value)
 {
 	size_t n = strlen(scheme) + strlen(value) + 24;
 	if (j->authz)
-		memset(j->authz, 0, strlen(j->authz));
+		explicit_bzero(j->authz, strlen(j->authz));
 	free(j->authz);
 	j->authz = malloc(n);
 	if (!j->authz)
@@ -175,14 +175,14 @@ static void token_request(struct job *j, const struct wwwauth_challenge *ch, con
 		if (!hdr)
 			abort();
 		snprintf(hdr, hn, "Authorization: Basic %s", basic);
-		memset(basic, 0, strlen(basic));
+		explicit_bzero(basic, strlen(basic));
 		free(basic);
 		j->sent_creds = true;
 	}
 	j->phase = PH_TOKEN;
 	checks_request(j, "GET", url, hdr, false);
 	if (hdr)
-		memset(hdr, 0, strlen(hdr));
+		explicit_bzero(hdr, strlen(hdr));
 	free(hdr);
 }
 
@@ -206,7 +206,7 @@ static bool auth_after_401(struct job *j, const struct creq *r, const char *scop
 	} else if (basic && j->reg->cred) {
 		char *b = registry_cred_basic(j->reg->cred);
 		set_authz(j, "Basic", b);
-		memset(b, 0, strlen(b));
+		explicit_bzero(b, strlen(b));
 		free(b);
 		j->sent_creds = true;
 		start_main(j);
@@ -263,7 +263,7 @@ static void registry_auth_after_ping(struct job *j, const struct creq *r)
 	} else if (basic && j->reg->cred) {
 		char *b = registry_cred_basic(j->reg->cred);
 		set_authz(j, "Basic", b);
-		memset(b, 0, strlen(b));
+		explicit_bzero(b, strlen(b));
 		free(b);
 		j->sent_creds = true;
 		j->phase = PH_MAIN;
@@ -309,7 +309,7 @@ static void registry_token_done(struct job *j, const struct creq *r)
 			checks_request(j, "GET", url, NULL, true);
 		}
 		if (tok)
-			memset(tok, 0, strlen(tok));
+			explicit_bzero(tok, strlen(tok));
 		bool more = tok && j->sent_creds;
 		free(tok);
 		if (more)
@@ -357,7 +357,7 @@ static void repo_token_done(struct job *j, const struct creq *r)
 	char *tok = f == CREQ_OK && st == 200 ? msg_token_decode(body, len) : NULL;
 	if (tok) {
 		set_authz(j, "Bearer", tok);
-		memset(tok, 0, strlen(tok));
+		explicit_bzero(tok, strlen(tok));
 		free(tok);
 		start_main(j);
 		return;

@@ -33,7 +33,7 @@ static void wipe_json_secrets(const cJSON *creds)
 		for (int k = 0; k < 2; k++) {
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, keys[k]);
 			if (cJSON_IsString(v))
-				memset(v->valuestring, 0, strlen(v->valuestring));
+				explicit_bzero(v->valuestring, strlen(v->valuestring));
 		}
 	}
 }

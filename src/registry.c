@@ -184,7 +184,7 @@ static bool parse_bool(const char *v, bool *out)
 static void wipe_free(char *s)
 {
 	if (s)
-		memset(s, 0, strlen(s));
+		explicit_bzero(s, strlen(s));
 	free(s);
 }
 
