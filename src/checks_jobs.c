@@ -1,4 +1,5 @@
 /* checks_jobs.c: the request flow of each check: ping, auth dance, push, tags, manifests. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,10 @@ static void start_main(struct job *j);
 static const char *fail_status(enum creq_fail f);
 static void parse_challenges(const struct creq *r, struct wwwauth *wa);
 static bool auth_after_401(struct job *j, const struct creq *r, const char *scope);
-static void token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope);
+static bool url_append(char *url, size_t len, size_t *n, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static bool token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope);
+static void bad_realm(struct job *j, const char *kind, const struct wwwauth_challenge *ch);
 static void pct_encode(const char *s, char *out, size_t len);
 static void set_authz(struct job *j, const char *scheme, const char *value);
 static void registry_ping_done(struct job *j, const struct creq *r);
@@ -151,22 +155,44 @@ static void pct_encode(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* Ask the Bearer challenge's realm for a token; credentials go only there. */
-static void token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope)
+/* Append printf output at *n in url (len bytes); false once it no longer fits. */
+static bool url_append(char *url, size_t len, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int k = *n < len ? vsnprintf(url + *n, len - *n, fmt, ap) : -1;
+	va_end(ap);
+	if (k < 0 || (size_t)k >= len - *n)
+		return false;
+	*n += (size_t)k;
+	return true;
+}
+
+/*
+ * Ask the Bearer challenge's realm for a token; credentials go only there.
+ * Returns false (nothing sent) when the realm is no http(s) URL or the
+ * token URL would be too long.
+ */
+static bool token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope)
 {
 	const char *realm = wwwauth_param(ch, "realm"), *service = wwwauth_param(ch, "service");
 	char url[2048], esc[768];
-	int n = snprintf(url, sizeof(url), "%s", realm);
+	size_t n = 0;
+	if (registry_given_scheme(realm) == REGISTRY_SCHEME_NONE)
+		return false;
+	bool fits = url_append(url, sizeof(url), &n, "%s", realm);
 	char sep = strchr(realm, '?') ? '&' : '?';
-	if (service) {
+	if (fits && service) {
 		pct_encode(service, esc, sizeof(esc));
-		n += snprintf(url + n, sizeof(url) - (size_t)n, "%cservice=%s", sep, esc);
+		fits = url_append(url, sizeof(url), &n, "%cservice=%s", sep, esc);
 		sep = '&';
 	}
-	if (scope && (size_t)n < sizeof(url)) {
+	if (fits && scope) {
 		pct_encode(scope, esc, sizeof(esc));
-		snprintf(url + n, sizeof(url) - (size_t)n, "%cscope=%s", sep, esc);
+		fits = url_append(url, sizeof(url), &n, "%cscope=%s", sep, esc);
 	}
+	if (!fits)
+		return false;
 	char *basic = j->reg->cred ? registry_cred_basic(j->reg->cred) : NULL;
 	char *hdr = NULL;
 	if (basic) {
@@ -184,6 +210,17 @@ static void token_request(struct job *j, const struct wwwauth_challenge *ch, con
 	if (hdr)
 		memset(hdr, 0, strlen(hdr));
 	free(hdr);
+	return true;
+}
+
+/* The realm of a Bearer challenge that token_request cannot use, as a failed result. */
+static void bad_realm(struct job *j, const char *kind, const struct wwwauth_challenge *ch)
+{
+	checks_emit(j, kind, "http_error", false,
+	            "Bearer challenge's realm is no http(s) URL or too long: '%.80s%s'",
+	            wwwauth_param(ch, "realm"),
+	            strlen(wwwauth_param(ch, "realm")) > 80 ? "..." : "");
+	checks_job_done(j);
 }
 
 /*
@@ -201,7 +238,8 @@ static bool auth_after_401(struct job *j, const struct creq *r, const char *scop
 	bool sent = false;
 	j->authed = true;
 	if (bearer && wwwauth_param(bearer, "realm")) {
-		token_request(j, bearer, scope);
+		if (!token_request(j, bearer, scope))
+			bad_realm(j, j->result_kind, bearer);
 		sent = true;
 	} else if (basic && j->reg->cred) {
 		char *b = registry_cred_basic(j->reg->cred);
@@ -259,7 +297,8 @@ static void registry_auth_after_ping(struct job *j, const struct creq *r)
 	const struct wwwauth_challenge *basic = wwwauth_find(&wa, "Basic");
 	j->authed = true;
 	if (bearer && wwwauth_param(bearer, "realm")) {
-		token_request(j, bearer, wwwauth_param(bearer, "scope"));
+		if (!token_request(j, bearer, wwwauth_param(bearer, "scope")))
+			bad_realm(j, "auth", bearer);
 	} else if (basic && j->reg->cred) {
 		char *b = registry_cred_basic(j->reg->cred);
 		set_authz(j, "Basic", b);

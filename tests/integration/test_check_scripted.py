@@ -186,3 +186,22 @@ def test_concurrent_checks():
         assert len([x for x in r.results if x["kind"] == "manifest"]) == 16
         # 17 answers of 200 ms each: one for /v2/, then 16 at once.
         assert elapsed < 2.0, elapsed
+
+
+def test_overlong_or_odd_token_realm():
+    # A realm past the token URL's room used to overflow a stack buffer.
+    for realm in ("http://%s/" + "a" * 2100, "/relative/token", "ftp://%s/token"):
+        def handle(req):
+            if req.path == "/v2/":
+                r = realm % srv.host if "%s" in realm else realm
+                return 401, [API, ("WWW-Authenticate",
+                                   'Bearer realm="%s",service="svc",scope="x"' % r)], b""
+            return 200, [], b'{"token": "T"}'
+
+        srv = ScriptedRegistry(handle)
+        with srv:
+            r = run_check(srv.host, *creds(srv.host, "u", "p"))
+            assert r.rc == 1, r
+            t = r.get("auth")
+            assert t["status"] == "http_error" and "realm" in t["detail"], t
+            assert [p for m, p, h in srv.requests] == ["/v2/"], srv.requests
