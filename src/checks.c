@@ -367,6 +367,7 @@ static void on_http_closed(void *arg)
 		if (j->authz)
 			memset(j->authz, 0, strlen(j->authz));
 		free(j->authz);
+		strlist_free(&j->pages);
 		free(j);
 	}
 	while (c->regs) {

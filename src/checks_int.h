@@ -41,7 +41,7 @@ struct job {
 	char *authz;     /* "Authorization: ..." header, or NULL */
 	char url[2048];  /* current main request */
 	long ntags;
-	unsigned pages;
+	struct strlist pages; /* tags/list URLs read so far */
 	char digest[136];
 	struct creq *req; /* in flight, or NULL */
 	bool done;

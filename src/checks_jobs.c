@@ -19,6 +19,8 @@
 	"Accept: application/vnd.oci.image.index.v1+json, "                                        \
 	"application/vnd.docker.distribution.manifest.list.v2+json"
 #define MAX_PAGES 1000
+#define STR_(x)   #x
+#define STR(x)    STR_(x)
 
 static void start_main(struct job *j);
 static const char *fail_status(enum creq_fail f);
@@ -44,6 +46,7 @@ static void index_done(struct job *j, const struct creq *r);
 static void cache_dir_result(struct job *j, const char *key, const char *note);
 static bool next_link(const struct creq *r, const char *base, char *out, size_t len);
 static bool insufficient_scope(const struct creq *r);
+static bool page_seen(const struct strlist *pages, const char *url);
 
 /* The result status of a failure below HTTP. */
 static const char *fail_status(enum creq_fail f)
@@ -529,6 +532,15 @@ static bool next_link(const struct creq *r, const char *base, char *out, size_t 
 	return false;
 }
 
+/* Whether url is one of the pages already read. */
+static bool page_seen(const struct strlist *pages, const char *url)
+{
+	for (size_t i = 0; i < pages->n; i++)
+		if (!strcmp(pages->v[i], url))
+			return true;
+	return false;
+}
+
 /* A tags/list page answered: count, follow the next page, then warm or cold. */
 static void cache_done(struct job *j, const struct creq *r)
 {
@@ -544,11 +556,22 @@ static void cache_done(struct job *j, const struct creq *r)
 			return;
 		}
 		j->ntags += n;
-		if (++j->pages < MAX_PAGES && next_link(r, j->reg->base, j->url, sizeof(j->url))) {
-			start_main(j);
-			return;
+		strlist_push(&j->pages, j->url);
+		char next[sizeof(j->url)];
+		const char *stop = "";
+		if (next_link(r, j->reg->base, next, sizeof(next))) {
+			if (page_seen(&j->pages, next)) {
+				stop = " (the next page link points back to a page already read)";
+			} else if (j->pages.n >= MAX_PAGES) {
+				stop = " (stopped after " STR(MAX_PAGES) " pages)";
+			} else {
+				snprintf(j->url, sizeof(j->url), "%s", next);
+				start_main(j);
+				return;
+			}
 		}
-		checks_emit(j, "cache", j->ntags > 0 ? "warm" : "cold", true, "%ld tags", j->ntags);
+		checks_emit(j, "cache", j->ntags > 0 ? "warm" : "cold", true, "%ld tags%s",
+		            j->ntags, stop);
 	} else if (st == 404) {
 		checks_emit(j, "cache", "cold", true, "%s",
 		            strstr(body, "NAME_UNKNOWN")

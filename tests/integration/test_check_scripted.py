@@ -205,3 +205,27 @@ def test_overlong_or_odd_token_realm():
             t = r.get("auth")
             assert t["status"] == "http_error" and "realm" in t["detail"], t
             assert [p for m, p, h in srv.requests] == ["/v2/"], srv.requests
+
+
+def test_pagination_loop_stops():
+    def handle(req):
+        if req.path == "/v2/":
+            return 200, [API], b""
+        if req.path.startswith("/v2/c/self/tags/list"):
+            return 200, [("Link", '</v2/c/self/tags/list>; rel="next"')], b'{"tags":["a"]}'
+        if req.path == "/v2/c/two/tags/list":
+            return 200, [("Link", '</v2/c/two/tags/list?last=b>; rel="next"')], \
+                b'{"tags":["a","b"]}'
+        if req.path == "/v2/c/two/tags/list?last=b":
+            return 200, [("Link", '</v2/c/two/tags/list>; rel="next"')], b'{"tags":["c"]}'
+        return None
+
+    with ScriptedRegistry(handle) as srv:
+        r = run_check("--cache-repo", srv.host + "/c/self", "--cache-repo", srv.host + "/c/two")
+        assert r.rc == 0, r
+        t = r.get("cache", srv.host + "/c/self")
+        assert t["status"] == "warm" and t["detail"].startswith("1 tags") and "back" in \
+            t["detail"], t
+        t = r.get("cache", srv.host + "/c/two")
+        assert t["detail"].startswith("3 tags") and "back" in t["detail"], t
+        assert len([p for m, p, h in srv.requests if "/tags/list" in p]) == 3, srv.requests
