@@ -65,6 +65,7 @@ static void dispatch(struct chttp *h, curl_socket_t fd, int flags);
 static void drain(struct chttp *h);
 static void finish(struct creq *r);
 static bool retriable(CURLcode c);
+static bool retriable_status(long st);
 static void on_backoff(uv_timer_t *t);
 static void attempt(struct creq *r);
 static void handle_closed(struct chttp *h);
@@ -226,14 +227,16 @@ static void drain(struct chttp *h)
 		r->code = m->data.result;
 		curl_multi_remove_handle(h->multi, r->easy);
 		r->in_multi = false;
-		bool again = r->code != CURLE_OK && retriable(r->code) && r->attempts <= r->retries;
+		long st = 0;
+		if (r->code == CURLE_OK)
+			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &st);
+		bool again = (r->code == CURLE_OK ? retriable_status(st) : retriable(r->code)) &&
+		             r->attempts <= r->retries;
 		long delay = r->backoff_ms << (r->attempts - 1 > 10 ? 10 : r->attempts - 1);
 		if (log_enabled(LOG_DEBUG)) {
-			long st = 0;
-			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &st);
 			if (r->code == CURLE_OK)
-				log_debug(0, "%s %s: HTTP %ld (attempt %u)", r->method, r->url, st,
-				          r->attempts);
+				log_debug(0, "%s %s: HTTP %ld (attempt %u)%s", r->method, r->url,
+				          st, r->attempts, again ? ", retrying" : "");
 			else
 				log_debug(0, "%s %s: %s (attempt %u)%s", r->method, r->url,
 				          r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code),
@@ -253,6 +256,15 @@ static bool retriable(CURLcode c)
 	return c == CURLE_COULDNT_RESOLVE_HOST || c == CURLE_COULDNT_CONNECT ||
 	       c == CURLE_OPERATION_TIMEDOUT || c == CURLE_GOT_NOTHING || c == CURLE_RECV_ERROR ||
 	       c == CURLE_SEND_ERROR;
+}
+
+/*
+ * Answers of a proxy or sidecar whose registry is not up yet (go-containerregistry
+ * retries these too); every other HTTP answer is final.
+ */
+static bool retriable_status(long st)
+{
+	return st == 502 || st == 503 || st == 504;
 }
 
 /* Report a finished transfer to its owner. */
@@ -328,6 +340,12 @@ struct creq *creq_new(struct chttp *h, const char *method, const char *url, creq
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "r2k/" R2K_VERSION);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+		/* libcurl drops the Authorization header on the way to another host or port. */
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	}
 	if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(method, "POST")) {

@@ -229,3 +229,74 @@ def test_pagination_loop_stops():
         t = r.get("cache", srv.host + "/c/two")
         assert t["detail"].startswith("3 tags") and "back" in t["detail"], t
         assert len([p for m, p, h in srv.requests if "/tags/list" in p]) == 3, srv.requests
+
+
+def test_unavailable_answers_are_retried():
+    # A sidecar proxy answers 503 until the registry behind it is up.
+    seen = []
+
+    def handle(req):
+        if req.path == "/v2/":
+            seen.append(1)
+            if len(seen) <= 2:
+                return 503, [], b"upstream connect error"
+            return 200, [API], b""
+        return None
+
+    with ScriptedRegistry(handle) as srv:
+        r = run_check(srv.host, "--retries", "3")
+        assert r.rc == 0, r
+        assert len(seen) == 3
+        seen.clear()
+        r = run_check(srv.host, "--retries", "0")
+        assert r.rc == 1, r
+        t = r.get("reachability")
+        assert t["status"] == "http_error" and "503" in t["detail"], t
+        assert len(seen) == 1
+
+
+def test_redirects_followed_without_leaking_credentials():
+    basic = "Basic " + base64.b64encode(b"u:p").decode()
+
+    def other_handle(req):
+        if req.path.startswith("/token"):
+            return 200, [], b'{"token": "TOK"}'
+        return 200, [("Docker-Content-Digest", DIGEST)], b""
+
+    with ScriptedRegistry(other_handle) as other:
+        def handle(req):
+            authz = req.headers.get("Authorization")
+            if req.path == "/v2/":
+                if authz == basic:
+                    return 200, [API], b""
+                return 401, [API, ("WWW-Authenticate", 'Basic realm="r"')], b""
+            if req.path.startswith("/v2/moved/"):
+                if authz != basic:
+                    return 401, [API, ("WWW-Authenticate", 'Basic realm="r"')], b""
+                return 307, [("Location", "http://%s%s" % (other.host, req.path))], b""
+            return None
+
+        with ScriptedRegistry(handle) as srv:
+            r = run_check(srv.host + "/moved/img:1", *creds(srv.host, "u", "p"))
+            assert r.rc == 0, r
+            assert r.get("manifest")["detail"] == DIGEST
+        # The token service redirects to another host: the credentials stay behind.
+        def tok_handle(req):
+            if req.path == "/v2/":
+                if req.headers.get("Authorization") == "Bearer TOK":
+                    return 200, [API], b""
+                return 401, [API, ("WWW-Authenticate",
+                                   'Bearer realm="http://%s/auth",service="s"' % tsrv.host)], b""
+            if req.path.startswith("/auth"):
+                return 302, [("Location", "http://%s/token" % other.host)], b""
+            return None
+
+        tsrv = ScriptedRegistry(tok_handle)
+        with tsrv:
+            r = run_check(tsrv.host, *creds(tsrv.host, "u", "p"))
+            assert r.rc == 0, r
+            assert r.get("auth")["status"] == "ok"
+            assert [h.get("Authorization") for m, p, h in tsrv.requests
+                    if p.startswith("/auth")] == [basic]
+        assert other.requests and all("Authorization" not in h for m, p, h in other.requests), \
+            other.requests
