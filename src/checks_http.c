@@ -366,10 +366,12 @@ void creq_add_header(struct creq *r, const char *header)
 	r->hdrs = l;
 }
 
-void creq_set_tls(struct creq *r, const char *ca_file, bool no_verify)
+void creq_set_tls(struct creq *r, const char *ca_file, const char *ca_dir, bool no_verify)
 {
 	if (ca_file)
 		curl_easy_setopt(r->easy, CURLOPT_CAINFO, ca_file);
+	if (ca_dir)
+		curl_easy_setopt(r->easy, CURLOPT_CAPATH, ca_dir);
 	if (no_verify) {
 		curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -553,6 +555,11 @@ enum creq_fail creq_failure(const struct creq *r)
 const char *creq_error(const struct creq *r)
 {
 	return r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code);
+}
+
+bool creq_tls_unverified(const struct creq *r)
+{
+	return r->code == CURLE_PEER_FAILED_VERIFICATION;
 }
 
 long creq_status(const struct creq *r)

@@ -15,6 +15,11 @@ struct reg {
 	char host[256]; /* host[:port] */
 	char base[300]; /* scheme://host[:port] */
 	const struct registry_cred *cred;
+	bool probe;   /* HTTPS first, plain HTTP if that fails (go-containerregistry's ping) */
+	bool probing; /* the HTTPS attempt of the probe is out */
+	enum creq_fail probe_fail;
+	bool probe_unverified; /* the HTTPS attempt met a certificate it could not verify */
+	char probe_err[256];
 	enum reg_state state;
 	struct job *waiters; /* jobs started when the reachability result is known */
 	struct reg *next;
@@ -38,6 +43,7 @@ struct job {
 	enum job_phase phase;
 	bool authed;     /* an Authorization was tried after a challenge */
 	bool sent_creds; /* credentials went to the registry or token service */
+	bool once;       /* the next request gets no retries */
 	char *authz;     /* "Authorization: ..." header, or NULL */
 	char url[2048];  /* current main request */
 	long ntags;
@@ -60,6 +66,7 @@ struct checks {
 	size_t ncreds;
 	struct strlist insecure, ca_files, skip_verify;
 	char *cache_dir;
+	char *env_ca_file, *env_ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
 	char os[16], arch[16], variant[16];
 	struct reg *regs;
 	struct job *jobs;

@@ -32,6 +32,7 @@ static bool token_request(struct job *j, const struct wwwauth_challenge *ch, con
 static void bad_realm(struct job *j, const char *kind, const struct wwwauth_challenge *ch);
 static void pct_encode(const char *s, char *out, size_t len);
 static void set_authz(struct job *j, const char *scheme, const char *value);
+static void probe_fall_back(struct job *j, const struct creq *r);
 static void registry_ping_done(struct job *j, const struct creq *r);
 static void registry_auth_after_ping(struct job *j, const struct creq *r);
 static void registry_token_done(struct job *j, const struct creq *r);
@@ -67,6 +68,8 @@ void checks_job_begin(struct job *j)
 	switch (j->kind) {
 	case JOB_REGISTRY:
 		j->phase = PH_PING;
+		/* The HTTPS attempt of a probe gets no retries: plain HTTP has them. */
+		j->reg->probing = j->once = j->reg->probe;
 		snprintf(url, sizeof(url), "%s/v2/", j->reg->base);
 		checks_request(j, "GET", url, NULL, false);
 		return;
@@ -257,25 +260,55 @@ static bool auth_after_401(struct job *j, const struct creq *r, const char *scop
 	return sent;
 }
 
+/* The HTTPS attempt of a probe failed below HTTP: note why and try plain HTTP. */
+static void probe_fall_back(struct job *j, const struct creq *r)
+{
+	struct reg *g = j->reg;
+	char url[2048];
+	g->probe_fail = creq_failure(r);
+	g->probe_unverified = creq_tls_unverified(r);
+	snprintf(g->probe_err, sizeof(g->probe_err), "%s", creq_error(r));
+	snprintf(g->base, sizeof(g->base), "http://%s", g->host);
+	snprintf(url, sizeof(url), "%s/v2/", g->base);
+	checks_request(j, "GET", url, NULL, false);
+}
+
 /* GET /v2/ answered: reachability, then authentication. */
 static void registry_ping_done(struct job *j, const struct creq *r)
 {
 	enum creq_fail f = creq_failure(r);
 	long st = creq_status(r);
 	const char *ver = creq_header(r, "Docker-Distribution-Api-Version");
+	struct reg *g = j->reg;
+	if (g->probing) {
+		g->probing = false;
+		if (f != CREQ_OK) {
+			probe_fall_back(j, r);
+			return;
+		}
+	}
+	bool fell_back = g->probe_err[0] != '\0';
 	if (f != CREQ_OK) {
-		checks_emit(j, "reachability", fail_status(f), false, "%s/v2/: %s (%u attempt%s)",
-		            j->reg->base, creq_error(r), creq_attempts(r),
-		            creq_attempts(r) == 1 ? "" : "s");
-		checks_reg_resolved(j->reg, false);
+		bool other = fell_back && g->probe_fail != f;
+		checks_emit(j, "reachability", fail_status(f), false,
+		            "%s/v2/: %s (%u attempt%s)%s%s", g->base, creq_error(r),
+		            creq_attempts(r), creq_attempts(r) == 1 ? "" : "s",
+		            other ? "; HTTPS before: " : "", other ? g->probe_err : "");
+		checks_reg_resolved(g, false);
 		checks_job_done(j);
 		return;
 	}
 	if (st != 200 && !(st == 401 && ver)) {
-		checks_emit(j, "reachability", "http_error", false,
-		            "GET %s/v2/ answered HTTP %ld%s", j->reg->base, st,
-		            st == 401 ? " without Docker-Distribution-Api-Version" : "");
-		checks_reg_resolved(j->reg, false);
+		if (fell_back && g->probe_unverified)
+			/* A TLS registry whose certificate is not trusted: that is the fault. */
+			checks_emit(j, "reachability", "tls", false,
+			            "https://%s/v2/: %s; plain HTTP answered HTTP %ld", g->host,
+			            g->probe_err, st);
+		else
+			checks_emit(j, "reachability", "http_error", false,
+			            "GET %s/v2/ answered HTTP %ld%s", g->base, st,
+			            st == 401 ? " without Docker-Distribution-Api-Version" : "");
+		checks_reg_resolved(g, false);
 		checks_job_done(j);
 		return;
 	}
