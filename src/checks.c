@@ -41,21 +41,8 @@ static void copy_list(struct strlist *dst, const struct strlist *src)
 /* Split os/arch[/variant]; the host's platform when NULL. */
 static void default_platform(struct checks *c, const char *platform)
 {
-#if defined(__aarch64__)
-	const char *arch = "arm64";
-#elif defined(__arm__)
-	const char *arch = "arm";
-#elif defined(__s390x__)
-	const char *arch = "s390x";
-#elif defined(__powerpc64__)
-	const char *arch = "ppc64le";
-#elif defined(__i386__)
-	const char *arch = "386";
-#else
-	const char *arch = "amd64";
-#endif
 	snprintf(c->os, sizeof(c->os), "linux");
-	snprintf(c->arch, sizeof(c->arch), "%s", arch);
+	snprintf(c->arch, sizeof(c->arch), "%s", dockerfile_host_arch());
 	if (platform && *platform) {
 		char buf[64];
 		snprintf(buf, sizeof(buf), "%s", platform);
@@ -254,7 +241,10 @@ int checks_add_base_images_from_dockerfile(struct checks *c, const char *dockerf
                                            size_t errlen)
 {
 	struct strlist imgs = {0};
-	int rc = dockerfile_base_images(dockerfile_text, build_args, &imgs, err, errlen);
+	char platform[64];
+	snprintf(platform, sizeof(platform), "%s/%s%s%s", c->os, c->arch, c->variant[0] ? "/" : "",
+	         c->variant);
+	int rc = dockerfile_base_images(dockerfile_text, build_args, platform, &imgs, err, errlen);
 	struct imageref ref;
 	char why[256];
 	for (size_t i = 0; rc == 0 && i < imgs.n; i++) {
