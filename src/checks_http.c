@@ -250,12 +250,12 @@ static void drain(struct chttp *h)
 	}
 }
 
-/* Connection-level failures worth another attempt; HTTP answers never are. */
+/* Connection-level failures worth another attempt (a connection cut mid-answer too). */
 static bool retriable(CURLcode c)
 {
 	return c == CURLE_COULDNT_RESOLVE_HOST || c == CURLE_COULDNT_CONNECT ||
 	       c == CURLE_OPERATION_TIMEDOUT || c == CURLE_GOT_NOTHING || c == CURLE_RECV_ERROR ||
-	       c == CURLE_SEND_ERROR;
+	       c == CURLE_SEND_ERROR || c == CURLE_PARTIAL_FILE;
 }
 
 /*

@@ -80,7 +80,7 @@ static const struct opt check_opts[] = {
 	{"push", 0, OPT_BOOL, KO(push), NULL, "also check that pushing to image references is allowed", 0},
 	{"registry-ca-file", 0, OPT_LIST, KO(registry_ca_files), "HOST=FILE", "CA bundle for one registry", 0},
 	{"registry-credentials", 0, OPT_LIST, KO(registry_credentials), "K=V", "registry credential field: registry, username, password, auth or insecure", 0},
-	{"retries", 0, OPT_UINT, KO(retries), "N", "retries after refused, timed out or unresolved connections (default 3)", 0},
+	{"retries", 0, OPT_UINT, KO(retries), "N", "retries after failed connections and 502, 503, 504 answers (default 3)", 0},
 	{"skip-tls-verify-registry", 0, OPT_LIST, KO(skip_tls_verify), "HOST", "do not verify this registry's certificate", 0},
 	{"timeout", 0, OPT_SECONDS, KO(timeout), "SECONDS", "timeout of one request attempt (default 10)", 0},
 	{"verbose", 'v', OPT_BOOL, KO(verbose), NULL, "debug messages", 0},

@@ -300,3 +300,26 @@ def test_redirects_followed_without_leaking_credentials():
                     if p.startswith("/auth")] == [basic]
         assert other.requests and all("Authorization" not in h for m, p, h in other.requests), \
             other.requests
+
+
+def test_answer_cut_short_is_retried():
+    seen = []
+
+    def handle(req):
+        if req.path == "/v2/":
+            return 200, [API], b""
+        if req.path == "/v2/c/r/tags/list":
+            seen.append(1)
+            body = json.dumps({"name": "c/r", "tags": ["a", "b"]}).encode()
+            return (200, [], body, 5) if len(seen) == 1 else (200, [], body)
+        return None
+
+    with ScriptedRegistry(handle) as srv:
+        r = run_check("--cache-repo", srv.host + "/c/r")
+        assert r.rc == 0, r
+        assert r.get("cache")["detail"] == "2 tags"
+        assert len(seen) == 2
+        seen.clear()
+        r = run_check("--cache-repo", srv.host + "/c/r", "--retries", "0")
+        assert r.rc == 1, r
+        assert r.get("cache")["status"] == "http_error", r
