@@ -45,7 +45,9 @@ struct creq {
 	char method[8];
 	long timeout_ms, backoff_ms;
 	unsigned retries, attempts;
-	bool in_multi, fail_pending, freed;
+	bool in_multi, fail_pending, freed, truncated;
+	void (*sink)(void *arg, const char *buf, size_t len);
+	void *sink_arg;
 	CURLcode code;
 	char errbuf[CURL_ERROR_SIZE];
 	long status;
@@ -293,6 +295,9 @@ static void attempt(struct creq *r)
 	strlist_free(&r->names);
 	strlist_free(&r->values);
 	r->blen = 0;
+	r->truncated = false;
+	if (r->sink)
+		r->sink(r->sink_arg, NULL, 0);
 	r->status = 0;
 	r->errbuf[0] = '\0';
 	r->attempts++;
@@ -383,6 +388,14 @@ void creq_set_limits(struct creq *r, long timeout_ms, unsigned retries, long bac
 	r->timeout_ms = timeout_ms;
 	r->retries = retries;
 	r->backoff_ms = backoff_ms;
+}
+
+void creq_set_sink(struct creq *r, void (*sink)(void *arg, const char *buf, size_t len), void *arg)
+{
+	r->sink = sink;
+	r->sink_arg = arg;
+	if (sink)
+		sink(arg, NULL, 0);
 }
 
 int creq_start(struct creq *r)
@@ -507,13 +520,17 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* Keep up to BODY_MAX bytes of the body. */
+/* Keep up to BODY_MAX bytes of the body; the sink sees all of it. */
 static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 {
 	struct creq *r = arg;
 	size_t len = size * n;
-	if (r->blen + len > BODY_MAX)
+	if (r->sink)
+		r->sink(r->sink_arg, buf, len);
+	if (r->blen + len > BODY_MAX) {
+		r->truncated = true;
 		return len;
+	}
 	if (r->blen + len + 1 > r->bcap) {
 		r->bcap = (r->blen + len + 1) * 2;
 		r->body = realloc(r->body, r->bcap);
@@ -588,6 +605,11 @@ const char *creq_body(const struct creq *r, size_t *len)
 {
 	*len = r->blen;
 	return r->body ? r->body : "";
+}
+
+bool creq_body_truncated(const struct creq *r)
+{
+	return r->truncated;
 }
 
 unsigned creq_attempts(const struct creq *r)

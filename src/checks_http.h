@@ -36,6 +36,11 @@ void creq_add_header(struct creq *r, const char *header);
 void creq_set_tls(struct creq *r, const char *ca_file, const char *ca_dir, bool no_verify);
 /* Per-attempt timeout, retries on connection-level failures, first backoff (doubles). */
 void creq_set_limits(struct creq *r, long timeout_ms, unsigned retries, long backoff_ms);
+/*
+ * Also hand every body byte to sink (bytes past the 1 MiB kept, too); a
+ * call with buf NULL starts over (now, and before each retry).
+ */
+void creq_set_sink(struct creq *r, void (*sink)(void *arg, const char *buf, size_t len), void *arg);
 /* Start; the callback is never called synchronously. Returns 0 or -1. */
 int creq_start(struct creq *r);
 /* Cancel if running (no callback) and free; memory goes after its timer closes. */
@@ -53,6 +58,8 @@ const char *creq_header(const struct creq *r, const char *name);
 const char *creq_header_n(const struct creq *r, const char *name, size_t i);
 /* The response body (NUL-terminated, at most 1 MiB kept) and its length. */
 const char *creq_body(const struct creq *r, size_t *len);
+/* Whether the body was longer than what creq_body keeps. */
+bool creq_body_truncated(const struct creq *r);
 /* Attempts made (1 + retries used). */
 unsigned creq_attempts(const struct creq *r);
 const char *creq_url(const struct creq *r);

@@ -6,6 +6,7 @@
 
 #include "checks.h"
 #include "checks_http.h"
+#include "msg_registry.h"
 
 enum reg_state { REG_PENDING, REG_UP, REG_DOWN };
 
@@ -47,7 +48,8 @@ struct job {
 	char *authz;     /* "Authorization: ..." header, or NULL */
 	char url[2048];  /* current main request */
 	long ntags;
-	struct strlist pages; /* tags/list URLs read so far */
+	struct strlist pages;        /* tags/list URLs read so far */
+	struct msg_tags_stream tags; /* the tags of a page too large to keep */
 	char digest[136];
 	struct creq *req; /* in flight, or NULL */
 	bool done;

@@ -23,6 +23,7 @@
 #define STR(x)    STR_(x)
 
 static void start_main(struct job *j);
+static void tags_sink(void *arg, const char *buf, size_t len);
 static const char *fail_status(enum creq_fail f);
 static void parse_challenges(const struct creq *r, struct wwwauth *wa);
 static bool auth_after_401(struct job *j, const struct creq *r, const char *scope);
@@ -95,6 +96,18 @@ static void start_main(struct job *j)
 	j->phase = PH_MAIN;
 	checks_request(j, methods[j->kind], j->url, j->kind == JOB_IMAGE ? ACCEPT_MANIFESTS : NULL,
 	               true);
+	if (j->kind == JOB_CACHE && j->req)
+		creq_set_sink(j->req, tags_sink, j);
+}
+
+/* The bytes of a tags/list page, counted as they arrive (NULL: a new attempt). */
+static void tags_sink(void *arg, const char *buf, size_t len)
+{
+	struct job *j = arg;
+	if (!buf)
+		msg_tags_stream_reset(&j->tags);
+	else
+		msg_tags_stream_feed(&j->tags, buf, len);
 }
 
 void checks_on_req(struct creq *r, void *arg)
@@ -581,7 +594,9 @@ static void cache_done(struct job *j, const struct creq *r)
 	size_t len;
 	const char *body = creq_body(r, &len);
 	if (st == 200) {
-		long n = msg_tags_count(body, len);
+		/* A list past the 1 MiB kept (a busy Kaniko cache) is counted as it streamed. */
+		long n = creq_body_truncated(r) ? msg_tags_stream_count(&j->tags)
+		                                : msg_tags_count(body, len);
 		if (n < 0) {
 			checks_emit(j, "cache", "http_error", false,
 			            "tags/list answer is not a tag list");

@@ -323,3 +323,27 @@ def test_answer_cut_short_is_retried():
         r = run_check("--cache-repo", srv.host + "/c/r", "--retries", "0")
         assert r.rc == 1, r
         assert r.get("cache")["status"] == "http_error", r
+
+
+def test_tag_list_larger_than_kept_is_counted():
+    # A busy Kaniko cache repository: one tag per cached layer, a list of 1.7 MB.
+    tags = ["%064x" % i for i in range(25000)]
+
+    def handle(req):
+        if req.path == "/v2/":
+            return 200, [API], b""
+        if req.path == "/v2/c/big/tags/list":
+            return 200, [("Link", '</v2/c/big/tags/list?last=z>; rel="next"')], \
+                json.dumps({"name": "c/big", "tags": tags}).encode()
+        if req.path == "/v2/c/big/tags/list?last=z":
+            return 200, [], json.dumps({"name": "c/big", "tags": ["last"]}).encode()
+        if req.path == "/v2/c/broken/tags/list":
+            return 200, [], b'{"tags": ["' + b"x" * (2 << 20)
+        return None
+
+    with ScriptedRegistry(handle) as srv:
+        r = run_check("--cache-repo", srv.host + "/c/big", "--cache-repo", srv.host + "/c/broken")
+        assert r.rc == 1, r
+        t = r.get("cache", srv.host + "/c/big")
+        assert t["status"] == "warm" and t["detail"] == "25001 tags", t
+        assert r.get("cache", srv.host + "/c/broken")["status"] == "http_error"
