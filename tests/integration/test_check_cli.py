@@ -38,6 +38,10 @@ def test_usage_errors_exit_2():
                    "http://[zz::1]:5/"):
         p = run_check(target, json_out=False)
         assert p.returncode == 2 and "invalid registry" in p.stderr, (target, p.stderr)
+    p = run_check("x.io", "--timeout", "0", json_out=False)
+    assert p.returncode == 2 and "--timeout" in p.stderr, p.stderr
+    p = run_check("x.io", "--retries", "11", json_out=False)
+    assert p.returncode == 2 and "--retries" in p.stderr, p.stderr
     p = run_check("--no-such-option", json_out=False)
     assert p.returncode == 2
     p = run_check("--help", json_out=False)
