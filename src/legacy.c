@@ -19,11 +19,13 @@
 #include "proto.h"
 #include "roles.h"
 #include "runner.h"
+#include "sockq.h"
 
 #define LEGACY_MAX_LINE      (1u << 20) /* the JSON line, newline excluded */
 #define LEGACY_HIGH_WATER    (4u << 20) /* stop reading the builder above this much unsent output */
 #define LEGACY_LOW_WATER     (1u << 20)
-#define LEGACY_STATUS_GAP_MS 20   /* pause before the status line, after the last output */
+#define LEGACY_DRAIN_POLL_MS 5    /* how often to look whether the client has read the output */
+#define LEGACY_STATUS_GAP_MS 100  /* peer not on this host: pause after it acknowledged */
 #define LEGACY_LINGER_MS     5000 /* bound on flushing the last bytes before closing */
 
 extern char **environ;
@@ -41,20 +43,23 @@ struct legacy {
 	char dir[PATH_MAX]; /* per-build directory (DOCKER_CONFIG inside), or "" */
 	char why[256];      /* why the build was cancelled, or "" */
 	uint64_t started_ms;
-	size_t queued;   /* output bytes not yet written */
-	unsigned writes; /* writes in flight */
-	int refs;        /* stream + timer + running job */
-	int status;      /* the build's status once known */
-	char last;       /* last output byte sent */
+	uint64_t drain_ms; /* when the client's unread byte count last changed */
+	long unread;       /* bytes the client had not read at the last look */
+	size_t queued;     /* output bytes not yet written */
+	unsigned writes;   /* writes in flight */
+	int refs;          /* stream + timer + running job */
+	int status;        /* the build's status once known */
+	char last;         /* last output byte sent */
 	bool got_line;
 	bool have_slot;
 	bool reading;
 	bool job_paused;
-	bool status_due; /* builder done: status line goes out once output is flushed */
-	bool finishing;  /* the last write was queued; close after it */
-	bool gone;       /* the client disconnected or a write failed */
-	bool shut;       /* uv_shutdown requested: nothing more is written */
-	bool closed;     /* handles are closing */
+	bool status_due;  /* builder done: status line goes out once output is flushed */
+	bool status_wait; /* output flushed: waiting for the client to read it */
+	bool finishing;   /* the last write was queued; close after it */
+	bool gone;        /* the client disconnected or a write failed */
+	bool shut;        /* uv_shutdown requested: nothing more is written */
+	bool closed;      /* handles are closing */
 };
 
 /* One write: the uv_write_t and the bytes in one allocation. */
@@ -81,6 +86,7 @@ static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t
 static void on_exited(struct job *j, int how, int value, void *arg);
 static void on_cancel(struct runner_build *b, const char *why);
 static void try_status(struct legacy *l);
+static void drain_cb(uv_timer_t *t);
 static void status_gap_cb(uv_timer_t *t);
 static void timer_cb(uv_timer_t *t);
 static void close_now(struct runner_conn *rc);
@@ -432,7 +438,7 @@ static void on_exited(struct job *j, int how, int value, void *arg)
 	unref(l);
 }
 
-/* Once every output byte is written, wait a moment, then send the status line. */
+/* Once every output byte is written, wait for the client to read it, then send the status line. */
 static void try_status(struct legacy *l)
 {
 	if (l->finishing && l->writes == 0 && !l->shut && !l->closed) {
@@ -448,16 +454,55 @@ static void try_status(struct legacy *l)
 	}
 	if (!l->status_due || l->writes > 0 || l->gone)
 		return;
+	if (l->last != '\n') {
+		send_bytes(l, "\n", 1); /* back here from its write callback */
+		return;
+	}
 	l->status_due = false;
-	if (l->last != '\n')
-		send_bytes(l, "\n", 1);
-	/* A separate read for the status line: old clients compare the last chunk they read. */
-	uv_timer_start(&l->timer, status_gap_cb, LEGACY_STATUS_GAP_MS, 0);
+	l->status_wait = true;
+	l->unread = -1;
+	l->drain_ms = uv_now(l->r->loop);
+	/* Old clients compare the last chunk they read with the status line, so it
+	 * must arrive alone: after the client has read everything before it. */
+	uv_timer_start(&l->timer, drain_cb, 0, LEGACY_DRAIN_POLL_MS);
 }
 
+/* Look whether the client has read all output; send the status line once it has. */
+static void drain_cb(uv_timer_t *t)
+{
+	struct legacy *l = t->data;
+	bool exact;
+	int fd;
+	if (l->gone || l->closed) {
+		drop(l);
+		return;
+	}
+	long n = uv_fileno((uv_handle_t *)l->stream, &fd) == 0 ? sockq_unread(fd, &exact) : -1;
+	uint64_t now = uv_now(l->r->loop);
+	if (n > 0) {
+		if (n != l->unread) {
+			l->unread = n;
+			l->drain_ms = now;
+		} else if (now - l->drain_ms >= (uint64_t)(l->r->cfg->idle_timeout * 1000)) {
+			log_info(l->conn.id, "client read nothing for %.0f s: sending the status",
+			         l->r->cfg->idle_timeout);
+			uv_timer_stop(t);
+			status_gap_cb(t);
+		}
+		return;
+	}
+	uv_timer_stop(t);
+	if (n == 0 && !exact)
+		uv_timer_start(t, status_gap_cb, LEGACY_STATUS_GAP_MS, 0);
+	else
+		status_gap_cb(t);
+}
+
+/* Send the status line (the builder's outcome) and close. */
 static void status_gap_cb(uv_timer_t *t)
 {
 	struct legacy *l = t->data;
+	l->status_wait = false;
 	if (l->gone || l->closed) {
 		drop(l);
 		return;
@@ -517,7 +562,7 @@ static void timer_cb(uv_timer_t *t)
 static void close_now(struct runner_conn *rc)
 {
 	struct legacy *l = (struct legacy *)rc;
-	if (l->job || l->finishing || l->status_due)
+	if (l->job || l->finishing || l->status_due || l->status_wait)
 		return; /* it ends by itself */
 	fail(l, "runner is shutting down");
 }

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
-from runnerproc import remove_tmp_path, Runner, connect, get_metrics, legacy_build, metric, read_all, wait_for  # noqa
+from runnerproc import (remove_tmp_path, KanikoEngineClient, Runner, connect, get_metrics,  # noqa
+                        legacy_build, metric, read_all, wait_for)
 
 # Stand-in executor: records its argv, environment and config.json, writes both streams.
 EXECUTOR = r"""#!/bin/sh
@@ -241,3 +242,40 @@ def test_request_line_deadline(env):
         text = read_all(s).decode()
         s.close()
     assert "no request line" in text and text.endswith("status: FAILED\n")
+
+
+CHATTY = """#!/bin/sh
+i=0
+while [ $i -lt 300 ]; do echo "step $i: some output of the build"; i=$((i+1)); done
+printf 'last line without a newline'
+"""
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_status_line_is_a_chunk_of_its_own_for_a_slow_reader(env, tmp_path, over):
+    """repo2kaniko compares the last chunk it read with 'status: SUCCESS\\n': the status
+    line must reach it alone, however long the client spends on each chunk before reading
+    the next."""
+    env.exe.write_text(CHATTY)
+    sock = str(tmp_path / "legacy.sock")
+    with env.runner("--listen", "unix://" + sock) as r:
+        r.wait_log(r"listening on unix://")
+        addr = r.addr if over == "tcp" else sock
+        for _ in range(3):
+            chunks = list(KanikoEngineClient(addr).build(env.cmd(), consume_delay=0.3))
+            assert chunks[-1] == "status: SUCCESS\n", chunks[-2:]
+            assert chunks[-2].endswith("last line without a newline\n")
+
+
+def test_engine_connections_as_repo2docker_makes_them(env):
+    """repo2docker creates an engine (and so a connection) before fetching, again to look
+    for an existing image, and again to push; only the first one sends a line."""
+    with env.runner() as r:
+        build = KanikoEngineClient(r.addr)      # build(): get_engine() before fetch()
+        KanikoEngineClient(r.addr).close()      # find_image(): another engine, dropped
+        text = "".join(build.build(env.cmd()))  # raises unless the last chunk is the status
+        KanikoEngineClient(r.addr).close()      # push_image(): push() sends nothing
+        assert text.endswith("\nstatus: SUCCESS\n")
+        f = get_metrics(r.addr)
+    assert metric(f, "r2k_builds_started_total") == 1
+    assert metric(f, "r2k_connections_total", protocol="legacy") == 1
