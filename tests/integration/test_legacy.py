@@ -279,3 +279,26 @@ def test_engine_connections_as_repo2docker_makes_them(env):
         f = get_metrics(r.addr)
     assert metric(f, "r2k_builds_started_total") == 1
     assert metric(f, "r2k_connections_total", protocol="legacy") == 1
+
+
+@pytest.mark.parametrize("line,why", [
+    (b'{"command": ["EXE", "--context", "CTX"]} {"command": ["/bin/sh"]}\n', "after the object"),
+    (b'{"command": ["EXE", "--context", "CTX\x00/../.."]}\n', "NUL byte"),
+    (b'{"command": ["EXE", "--context", "CTX"]}garbage\n', "after the object"),
+])
+def test_json_line_must_be_one_object(env, line, why):
+    line = line.replace(b"EXE", str(env.exe).encode()).replace(b"CTX", str(env.ctx).encode())
+    with env.runner() as r:
+        s = connect(r.addr)
+        s.sendall(line)
+        text = read_all(s).decode(errors="replace")
+        s.close()
+    assert why in text and text.endswith("status: FAILED\n"), text
+    assert not env.ran()
+
+
+def test_deprecated_tar_path_spelling_confined(env, tmp_path):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd("--tarPath", str(tmp_path / "image.tar")))
+    assert not ok and "output path" in text and "not inside the shared workspace" in text
+    assert not env.ran()
