@@ -423,6 +423,16 @@ static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sd
 		        fd->fd, strerror(errno));
 		return -1;
 	}
+	int type = 0;
+	socklen_t tlen = sizeof(type);
+	if (getsockopt(fd->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6 && ss.ss_family != AF_UNIX)) {
+		fprintf(stderr,
+		        "r2k runner: descriptor %d from systemd is not a TCP or unix stream socket "
+		        "(the socket unit needs ListenStream=)\n",
+		        fd->fd);
+		return -1;
+	}
 	if (getsockopt(fd->fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0)
 		accepting = 1;
 	bool is_pipe = ss.ss_family == AF_UNIX;

@@ -225,3 +225,71 @@ def test_accept_yes_r2k_client(tmp_path):
             assert var not in env
     finally:
         r.stop()
+
+
+@pytest.mark.parametrize("kind", ["datagram", "seqpacket"])
+def test_socket_that_is_not_a_stream_refused(tmp_path, kind):
+    """A socket unit with ListenDatagram= or ListenSequentialPacket= by mistake: the runner
+    says what is wrong and exits 2 instead of serving it as a connection."""
+    if kind == "datagram":
+        port = free_port()
+        listen, opt = f"127.0.0.1:{port}", "--datagram"
+    else:
+        listen, opt = str(tmp_path / "seq.sock"), "--seqpacket"
+    r = Runner(listen=False, wrap=[SSA, opt, "-l", listen, "-E", "PATH"])
+    try:
+        r.wait_log(r"Listening on")
+        if kind == "datagram":
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.sendto(b"GET /healthz HTTP/1.1\r\n\r\n", ("127.0.0.1", port))
+            u.close()
+        else:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(listen)
+        assert r.wait(60) == 2
+        assert "descriptor 3 from systemd is not a TCP or unix stream socket" in r.log
+        assert "ListenStream=" in r.log
+    finally:
+        r.stop()
+
+
+def test_fifo_from_systemd_refused(tmp_path):
+    """ListenFIFO= passes a FIFO: not a socket; exit 2 with a message."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR)
+    try:
+        p = subprocess.run(
+            ["bash", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" runner 3<&%d' % fd, R2K],
+            pass_fds=(fd,), capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(fd)
+    assert p.returncode == 2, p.stderr
+    assert "descriptor 3 from systemd is not a socket" in p.stderr
+
+
+def test_listen_pid_of_another_process_ignored(tmp_path):
+    """LISTEN_PID names the process systemd started: a runner started by a shell that did
+    not exec it must not take the sockets (they are the shell's), and serves --listen."""
+    port = free_port()
+    exe, ws, args = workspace(tmp_path)
+    shell = "%s runner --listen tcp://127.0.0.1:0 --multiple %s; exit $?" % (
+        R2K, " ".join(args))
+    r = Runner(listen=False, wrap=[SSA, "-l", f"127.0.0.1:{port}", "-E", "PATH",
+                                   "-E", "R2K_TEST_DIR", "sh", "-c", shell],
+               env={"R2K_TEST_DIR": str(tmp_path)})
+    try:
+        r.wait_log(r"Listening on 127.0.0.1:%d" % port)
+        trigger = socket.create_connection(("127.0.0.1", port))  # starts sh, and so the runner
+        line = r.wait_log(r"listening on tcp://127\.0\.0\.1:\d+")
+        own = ("127.0.0.1", int(line.rsplit(":", 1)[1]))
+        assert "systemd socket" not in r.log
+        text, ok = legacy_build(own, [str(exe), "--context", str(ws / "ctx")])
+        assert ok, text
+        env = (tmp_path / "env").read_text()
+        for var in ("LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES="):
+            assert var not in env, var + " leaked to the builder"
+        trigger.close()
+        r.signal(signal.SIGTERM)
+    finally:
+        r.stop()
