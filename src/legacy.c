@@ -76,6 +76,7 @@ static void take(struct legacy *l, const char *p, size_t n);
 static void got(struct legacy *l, size_t nread);
 static void on_line(struct legacy *l);
 static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen);
+static int make_parent(const char *dir, char *err, size_t errlen);
 static int start_builder(struct legacy *l, char **argv, char *err, size_t errlen);
 static void fail(struct legacy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int send_bytes(struct legacy *l, const void *p, size_t n);
@@ -224,6 +225,30 @@ static void on_line(struct legacy *l)
 	msg_legacy_free(&req);
 }
 
+/* Create dir and its missing ancestors (dir itself 0700), as r2k builds do. */
+static int make_parent(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path)) {
+		snprintf(err, errlen, "workspace path too long");
+		return -1;
+	}
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, c ? 0755 : 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create workspace %.300s: %s", path,
+			         strerror(errno));
+			return -1;
+		}
+		*p = c;
+		if (!c)
+			return 0;
+	}
+}
+
 /* Check the command, take a slot, write the credentials and run. */
 static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen)
 {
@@ -232,6 +257,14 @@ static int prepare(struct legacy *l, struct legacy_request *req, char *err, size
 	if (legacy_argv_check(cfg->executor, cfg->shared_workspace, &req->command, &argv, err,
 	                      errlen) != 0)
 		return -1;
+	/* A bad entry is the client's mistake: refuse it before it takes a slot (and so
+	 * ends a single-shot runner). */
+	char *text = creds_render(req->creds, req->ncreds, err, errlen);
+	if (!text) {
+		legacy_argv_free(argv);
+		return -1;
+	}
+	creds_free_text(text);
 	char why[256];
 	int rc = runner_build_acquire(l->r, &l->build, l->conn.id, on_cancel, why, sizeof(why));
 	if (rc) {
@@ -241,9 +274,7 @@ static int prepare(struct legacy *l, struct legacy_request *req, char *err, size
 	}
 	l->have_slot = true;
 	l->started_ms = uv_now(l->r->loop);
-	if (mkdir(cfg->workspace, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create workspace %s: %s", cfg->workspace,
-		         strerror(errno));
+	if (make_parent(cfg->workspace, err, errlen) != 0) {
 		legacy_argv_free(argv);
 		return -1;
 	}

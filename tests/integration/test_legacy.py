@@ -302,3 +302,31 @@ def test_deprecated_tar_path_spelling_confined(env, tmp_path):
         text, ok = legacy_build(r.addr, env.cmd("--tarPath", str(tmp_path / "image.tar")))
     assert not ok and "output path" in text and "not inside the shared workspace" in text
     assert not env.ran()
+
+
+def test_bad_credentials_do_not_use_up_a_single_shot_runner(env):
+    """A credential entry the runner cannot write (not base64, not a registry name) is the
+    client's mistake: FAILED, nothing runs, and a single-shot runner still takes its build."""
+    r = Runner("--executor", str(env.exe), "--shared-workspace", str(env.ws),
+               "--workspace", str(env.builds), env={"R2K_TEST_DIR": str(env.dir)})
+    try:
+        for cred in ({"registry": "localhost:5000", "auth": "not base64!"},
+                     {"registry": "bad host/x y", "username": "u", "password": "p"}):
+            text, ok = legacy_build(r.addr, env.cmd(), credentials=[cred])
+            assert not ok and "credentials[0]" in text, text
+            assert r.proc.poll() is None, "the single build was not used up"
+        assert not env.ran()
+        text, ok = legacy_build(r.addr, env.cmd())
+        assert ok, text
+        assert r.wait(60) == 0
+    finally:
+        r.stop()
+
+
+def test_workspace_parents_created(env, tmp_path):
+    deep = tmp_path / "not" / "there" / "yet"
+    with Runner("--multiple", "--executor", str(env.exe), "--shared-workspace", str(env.ws),
+                "--workspace", str(deep), env={"R2K_TEST_DIR": str(env.dir)}) as r:
+        text, ok = legacy_build(r.addr, env.cmd())
+    assert ok, text
+    assert deep.is_dir() and os.listdir(deep) == []
