@@ -12,10 +12,10 @@
 #include "runner.h"
 
 #define HTTP_READ_SIZE       (16u << 10)
-#define HTTP_MAX_HEAD        (16u << 10) /* request line + headers; more is answered with 431 */
-#define HTTP_MAX_URL         2048        /* longer targets are answered with 414 */
-#define HTTP_MAX_BODY        (64u << 10) /* request bodies are read and dropped up to this */
-#define HTTP_MAX_QUEUED      (1u << 20)  /* stop reading while this much output is unsent */
+#define HTTP_MAX_HEAD        (16u << 10)  /* request line + headers; more is answered with 431 */
+#define HTTP_MAX_URL         2048         /* longer targets are answered with 414 */
+#define HTTP_MAX_BODY        (64u << 10)  /* request bodies are read and dropped up to this */
+#define HTTP_MAX_QUEUED      (256u << 10) /* parse no further while this much output is unsent */
 #define HTTP_LINGER_MS       2000 /* after the last response, drain input this long at most */
 #define HTTP_HEADER_OVERHEAD 4    /* ": " and CRLF of each header line, counted in the cap */
 
@@ -30,7 +30,8 @@ struct http_conn {
 	size_t head_bytes; /* of the current request's line and headers */
 	size_t body_bytes;
 	size_t url_len;
-	int refuse; /* status to answer when a callback stops the parser */
+	size_t unsent; /* bytes of responses whose write has not completed */
+	int refuse;    /* status to answer when a callback stops the parser */
 	/* Obsolete line folding shows as a header value span that does not start where the
 	 * value's last one ended, or, for a value's first span, right after a line end. */
 	const char *buf;      /* the input being parsed */
@@ -40,11 +41,14 @@ struct http_conn {
 	char tail;            /* last byte of the last buffer that is not SP or HT */
 	bool reading;
 	bool paused;    /* reading stopped for backpressure */
+	bool held;      /* parser paused between requests for backpressure; rest in held_buf */
 	bool closing;   /* no more requests: flush, shut down, drain, close */
 	bool shut;      /* uv_shutdown requested */
 	bool shut_done; /* our FIN is out */
 	bool got_eof;   /* the client's FIN arrived */
 	bool closed;    /* uv_close requested */
+	char *held_buf; /* input after the request the parser paused behind (malloc'd) */
+	size_t held_len;
 	char url[HTTP_MAX_URL + 1];
 	char rbuf[HTTP_READ_SIZE];
 };
@@ -237,6 +241,12 @@ static int on_message_complete(llhttp_t *p)
 		return HPE_PAUSED; /* the rest of the input is not looked at */
 	}
 	arm_idle(c);
+	if (c->unsent > HTTP_MAX_QUEUED) {
+		/* Pipelined requests whose answers the client does not read: parse no more
+		 * until they are written, so that queued output stays bounded. */
+		c->held = true;
+		return HPE_PAUSED;
+	}
 	return 0;
 }
 
@@ -254,6 +264,18 @@ static void feed(struct http_conn *c, const char *data, size_t n)
 			c->tail = data[i - 1];
 			break;
 		}
+	}
+	if (err == HPE_PAUSED && c->held && !c->closing) {
+		const char *pos = llhttp_get_error_pos(&c->parser);
+		size_t rest = pos && pos >= data && pos <= data + n ? (size_t)(data + n - pos) : 0;
+		if (rest && !(c->held_buf = malloc(rest))) {
+			hard_close(c);
+			return;
+		}
+		if (rest)
+			memcpy(c->held_buf, pos, rest);
+		c->held_len = rest;
+		goto backpressure;
 	}
 	if (err == HPE_OK || err == HPE_PAUSED)
 		goto backpressure;
@@ -275,7 +297,7 @@ static void feed(struct http_conn *c, const char *data, size_t n)
 	start_closing(c);
 	return;
 backpressure:
-	if (!c->closing && uv_stream_get_write_queue_size(c->stream) > HTTP_MAX_QUEUED) {
+	if (!c->closing && (c->held || c->unsent > HTTP_MAX_QUEUED)) {
 		c->paused = true;
 		if (c->reading) {
 			uv_read_stop(c->stream);
@@ -411,22 +433,37 @@ static void respond(struct http_conn *c, int status, const char *ctype, const ch
 	if (uv_write(&w->req, c->stream, &b, 1, write_cb) != 0) {
 		free(w);
 		hard_close(c);
+		return;
 	}
+	c->unsent += total;
 }
 
 static void write_cb(uv_write_t *req, int status)
 {
 	struct http_write *w = (struct http_write *)req;
 	struct http_conn *c = w->c;
+	c->unsent -= w->len;
 	free(w);
 	if (status < 0) {
 		if (status != UV_ECANCELED)
 			hard_close(c);
 		return;
 	}
-	if (c->paused && !c->closing &&
-	    uv_stream_get_write_queue_size(c->stream) < HTTP_MAX_QUEUED / 2) {
+	if (c->paused && !c->closing && c->unsent < HTTP_MAX_QUEUED / 2) {
 		c->paused = false;
+		if (c->held) {
+			/* Go on with the requests that were already read. */
+			char *held = c->held_buf;
+			size_t len = c->held_len;
+			c->held = false;
+			c->held_buf = NULL;
+			c->held_len = 0;
+			llhttp_resume(&c->parser);
+			feed(c, held, len);
+			free(held);
+			if (c->paused || c->closing)
+				return;
+		}
 		if (uv_read_start(c->stream, alloc_cb, read_cb) == 0)
 			c->reading = true;
 		else
@@ -539,6 +576,8 @@ static void handle_closed(uv_handle_t *h)
 	struct http_conn *c = h->data;
 	if (h == (uv_handle_t *)c->stream)
 		free(h);
-	if (--c->handles == 0)
+	if (--c->handles == 0) {
+		free(c->held_buf);
 		free(c);
+	}
 }
