@@ -21,7 +21,8 @@
 #include "runner.h"
 #include "sockq.h"
 
-#define LEGACY_MAX_LINE      (1u << 20) /* the JSON line, newline excluded */
+#define LEGACY_MAX_LINE      (1u << 20)  /* the JSON line, newline excluded */
+#define LEGACY_LINES_BUDGET  (64u << 20) /* line buffers of all legacy connections together */
 #define LEGACY_HIGH_WATER    (4u << 20) /* stop reading the builder above this much unsent output */
 #define LEGACY_LOW_WATER     (1u << 20)
 #define LEGACY_DRAIN_POLL_MS 5    /* how often to look whether the client has read the output */
@@ -73,6 +74,9 @@ struct lwrite {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void take(struct legacy *l, const char *p, size_t n);
+static bool grow_line(struct legacy *l, size_t cap);
+static void free_line(struct legacy *l);
+static void refuse_busy(struct legacy *l);
 static void got(struct legacy *l, size_t nread);
 static void on_line(struct legacy *l);
 static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen);
@@ -133,26 +137,63 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		buf->len = sizeof(sink);
 		return;
 	}
-	if (l->cap - l->len < 65536 && l->cap < LEGACY_MAX_LINE + 65536) {
-		size_t cap = l->cap ? l->cap * 2 : 65536;
-		char *p = realloc(l->line, cap);
-		if (p) {
-			l->line = p;
-			l->cap = cap;
-		}
+	if (l->cap - l->len < 65536 && l->cap < LEGACY_MAX_LINE + 65536)
+		grow_line(l, l->cap ? l->cap * 2 : 65536);
+	/* No room (out of memory or over the budget): read_cb gets UV_ENOBUFS. */
+	buf->base = l->line ? l->line + l->len : NULL;
+	buf->len = l->line ? l->cap - l->len : 0;
+}
+
+/*
+ * Grow the line buffer to cap bytes, within the budget all legacy connections share
+ * (each may hold up to 1 MiB before its line ends); the old copy is wiped.
+ */
+static bool grow_line(struct legacy *l, size_t cap)
+{
+	size_t *total = &l->r->legacy_line_bytes;
+	if (*total - l->cap + cap > LEGACY_LINES_BUDGET)
+		return false;
+	char *p = malloc(cap);
+	if (!p)
+		return false;
+	if (l->line) {
+		memcpy(p, l->line, l->len);
+		memset(l->line, 0, l->cap);
+		free(l->line);
 	}
-	if (!l->line) {
-		buf->base = NULL;
-		buf->len = 0;
+	*total = *total - l->cap + cap;
+	l->line = p;
+	l->cap = cap;
+	return true;
+}
+
+/* Wipe (it holds credentials) and free the line buffer. */
+static void free_line(struct legacy *l)
+{
+	if (!l->line)
 		return;
-	}
-	buf->base = l->line + l->len;
-	buf->len = l->cap - l->len;
+	memset(l->line, 0, l->cap);
+	free(l->line);
+	l->r->legacy_line_bytes -= l->cap;
+	l->line = NULL;
+	l->len = l->cap = 0;
+}
+
+/* Too many request lines are being received at once: refuse this one. */
+static void refuse_busy(struct legacy *l)
+{
+	l->got_line = true; /* what follows is dropped */
+	uv_timer_stop(&l->timer);
+	fail(l, "runner is busy receiving other requests; try again later");
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct legacy *l = s->data;
+	if (nread == UV_ENOBUFS && !l->got_line && !l->closed) {
+		refuse_busy(l);
+		return;
+	}
 	if (nread < 0) {
 		/* The old clients read until we close: their end means they are gone. */
 		l->gone = true;
@@ -175,15 +216,9 @@ static void take(struct legacy *l, const char *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (l->cap - l->len < n) {
-		size_t cap = l->len + n + 65536;
-		char *nb = realloc(l->line, cap);
-		if (!nb) {
-			drop(l);
-			return;
-		}
-		l->line = nb;
-		l->cap = cap;
+	if (l->cap - l->len < n && !grow_line(l, l->len + n + 65536)) {
+		refuse_busy(l);
+		return;
 	}
 	memcpy(l->line + l->len, p, n);
 	got(l, n);
@@ -212,10 +247,7 @@ static void on_line(struct legacy *l)
 	struct legacy_request req;
 	char err[512];
 	int rc = msg_legacy_decode(l->line, l->len, &req, err, sizeof(err));
-	memset(l->line, 0, l->cap); /* it held credentials */
-	free(l->line);
-	l->line = NULL;
-	l->len = l->cap = 0;
+	free_line(l);
 	if (rc) {
 		fail(l, "%s", err);
 		return;
@@ -348,6 +380,7 @@ static void fail(struct legacy *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	free_line(l); /* no longer needed, and it counts against the budget */
 	log_info(l->conn.id, "legacy build failed: %s", msg);
 	if (l->gone || l->closed || l->finishing) {
 		drop(l);
@@ -637,10 +670,7 @@ static void unref(struct legacy *l)
 	if (--l->refs > 0)
 		return;
 	remove_dir(l);
-	if (l->line) {
-		memset(l->line, 0, l->cap);
-		free(l->line);
-	}
+	free_line(l);
 	free(l);
 }
 

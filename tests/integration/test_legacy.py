@@ -330,3 +330,31 @@ def test_workspace_parents_created(env, tmp_path):
         text, ok = legacy_build(r.addr, env.cmd())
     assert ok, text
     assert deep.is_dir() and os.listdir(deep) == []
+
+
+def test_unfinished_request_lines_share_a_memory_budget(env):
+    """Connections that send most of a 1 MiB line and stop: together they may hold only
+    so much memory; beyond it a request line is refused (busy), and once they are gone
+    builds go through again."""
+    import select
+    with env.runner("--idle-timeout", "600") as r:
+        floods = []
+        refused = []
+        for _ in range(100):
+            s = connect(r.addr)
+            s.sendall(b"{" + b" " * (1000 * 1024))
+            floods.append(s)
+        while not refused:  # until the budget is seen full
+            ready, _, _ = select.select(floods, [], [], 60)
+            assert ready, "no request line was refused"
+            for s in ready:
+                data = read_all(s).decode(errors="replace")
+                assert "busy receiving other requests" in data and data.endswith(
+                    "status: FAILED\n"), data
+                refused.append(s)
+                floods.remove(s)
+        text, ok = legacy_build(r.addr, env.cmd())
+        assert not ok and "busy receiving other requests" in text, text
+        for s in floods + refused:
+            s.close()
+        wait_for(lambda: legacy_build(r.addr, env.cmd())[1], what="a build once they left")
