@@ -358,3 +358,43 @@ def test_unfinished_request_lines_share_a_memory_budget(env):
         for s in floods + refused:
             s.close()
         wait_for(lambda: legacy_build(r.addr, env.cmd())[1], what="a build once they left")
+
+
+CRASHING = r"""#!/bin/sh
+d="${R2K_TEST_DIR:?}"
+cp "$DOCKER_CONFIG/config.json" "$d/config.json"
+echo "$DOCKER_CONFIG" > "$d/docker_config_path"
+case "$R2K_TEST_HOW" in
+  exit) exit 3 ;;
+  kill) kill -9 $$ ;;
+  orphan) (trap '' TERM; sleep 1000) & echo $! > "$d/orphan.pid"; exit 0 ;;
+  hang) echo $$ > "$d/exec.pid"; sleep 1000 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "kill", "orphan", "disconnect"])
+def test_credentials_removed_after_every_outcome(env, how):
+    env.exe.write_text(CRASHING)
+    creds = [{"registry": "localhost:5000", "username": "u", "password": "s3cret"}]
+    with env.runner("--kill-timeout", "1",
+                    env={"R2K_TEST_HOW": "hang" if how == "disconnect" else how}) as r:
+        if how == "disconnect":
+            c = KanikoEngineClient(r.addr)
+            c.s.sendall((json.dumps({"command": env.cmd(), "credentials": creds}) + "\n")
+                        .encode())
+            wait_for(lambda: (env.dir / "exec.pid").exists(), what="builder start")
+            c.close()
+            wait_for(lambda: metric(get_metrics(r.addr), "r2k_builds_failed_total") == 1,
+                     what="the build's end")
+        else:
+            text, ok = legacy_build(r.addr, env.cmd(), credentials=creds)
+            assert ok == (how == "orphan"), text
+    assert json.loads((env.dir / "config.json").read_text())["auths"]["localhost:5000"]
+    if how == "orphan":
+        pid = int((env.dir / "orphan.pid").read_text())
+        assert not os.path.exists(f"/proc/{pid}") or \
+            open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z", "orphan killed"
+    dc = (env.dir / "docker_config_path").read_text().strip()
+    assert not os.path.exists(dc)
+    assert os.listdir(env.builds) == [], "no per-build directory left"
