@@ -54,7 +54,7 @@ struct runner {
 	const struct runner_config *cfg;
 	struct runner_listener *listeners;
 	size_t nlisteners;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t grace_timer;
 	unsigned long next_id;
 	struct runner_conn *conns;   /* all open connections */

@@ -160,3 +160,20 @@ def test_stopping_is_notified_when_the_shutdown_begins(setup, tmp_path):
     finally:
         r.stop()
         ns.close()
+
+
+def test_sighup_ends_the_runner_and_cleans_up(setup):
+    """SIGHUP (the terminal the runner was started from went away) used to kill the runner
+    where it stood, leaving the builder running and its credentials on disk."""
+    start, build, tmp = setup
+    r, res, t, pid = running_build(start, build, tmp, "--shutdown-grace", "300")
+    try:
+        assert os.listdir(tmp / "builds"), "the build's directory exists while it runs"
+        r.signal(signal.SIGHUP)
+        t.join(120)
+        assert not res["ok"] and "build cancelled: runner interrupted" in res["text"]
+        assert r.wait(60) == 0
+        assert not alive(pid)
+        assert os.listdir(tmp / "builds") == []
+    finally:
+        r.stop()
