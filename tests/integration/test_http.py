@@ -497,3 +497,30 @@ def test_unread_pipelined_answers_do_not_pile_up_in_memory(runner):
     for s in socks:
         s.close()
     assert grown < 64 * 1024, f"runner grew by {grown} KiB for 40 connections"
+
+
+def test_descriptor_exhaustion_neither_spins_nor_kills_the_runner():
+    """More connections than the runner may have descriptors for: those beyond are closed
+    at once (not left hanging, no accept loop), and the runner serves again afterwards."""
+    with Runner("--multiple", "--idle-timeout", "600",
+                wrap=["prlimit", "--nofile=64", "--"]) as runner:
+        held = []
+        for _ in range(200):
+            held.append(connect(runner.addr))
+        probe = connect(runner.addr, timeout=30)
+        try:
+            probe.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            assert probe.recv(4096) == b"", "accepted and closed while out of descriptors"
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        probe.close()
+        assert runner.proc.poll() is None
+        for s in held:
+            s.close()
+
+        def healthy():
+            try:
+                return http_get(runner.addr, "/healthz").status == 200
+            except OSError:
+                return False  # the closes are not all seen yet
+        wait_for(healthy, what="serving again")
