@@ -45,6 +45,8 @@ struct runner_stats {
 	uint64_t duration_count;
 	/* Check results by kind (index into a small table) and pass/fail. */
 	uint64_t checks[8][2];
+	/* The same by kind and the check's own status (metrics.c's tables). */
+	uint64_t check_statuses[8][22];
 };
 
 struct runner_listener;

@@ -182,12 +182,20 @@ static void test_check_kinds(void)
 	CHECK_EQ(metrics_check_kind_index("warm"), 6);
 	CHECK_EQ(metrics_check_kind_index("something-new"), METRICS_CHECK_KINDS - 1);
 	CHECK_EQ(metrics_check_kind_index(NULL), METRICS_CHECK_KINDS - 1);
-	metrics_count_check(&st, "auth", true);
-	metrics_count_check(&st, "auth", false);
-	metrics_count_check(&st, "auth", false);
+	metrics_count_check(&st, "auth", "ok", true);
+	metrics_count_check(&st, "auth", "bad_credentials", false);
+	metrics_count_check(&st, "auth", "bad_credentials", false);
+	metrics_count_check(&st, "auth", "something-new", false);
 	CHECK_EQ(st.checks[1][1], 1);
-	CHECK_EQ(st.checks[1][0], 2);
+	CHECK_EQ(st.checks[1][0], 3);
+	CHECK_EQ(st.check_statuses[1][metrics_check_status_index("ok")], 1);
+	CHECK_EQ(st.check_statuses[1][metrics_check_status_index("bad_credentials")], 2);
+	CHECK_EQ(st.check_statuses[1][METRICS_CHECK_STATUSES - 1], 1);
+	CHECK_EQ(metrics_check_status_index(NULL), METRICS_CHECK_STATUSES - 1);
 	CHECK_EQ(sizeof(st.checks) / sizeof(st.checks[0]), METRICS_CHECK_KINDS);
+	CHECK_EQ(sizeof(st.check_statuses) / sizeof(st.check_statuses[0]), METRICS_CHECK_KINDS);
+	CHECK_EQ(sizeof(st.check_statuses[0]) / sizeof(st.check_statuses[0][0]),
+	         METRICS_CHECK_STATUSES);
 }
 
 int main(void)
