@@ -314,10 +314,12 @@ int extract_read_text(int rootfd, const char *rel, size_t max, char **out, size_
 			close(fd);
 		return -1;
 	}
-	char *buf = malloc(max + 1);
+	/* Sized for the file, not for the limit: a Dockerfile is a few KiB. */
+	size_t cap = (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
+	char *buf = malloc(cap + 1);
 	size_t n = 0;
-	while (buf && n < max) {
-		ssize_t r = read(fd, buf + n, max - n);
+	while (buf && n < cap) {
+		ssize_t r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
