@@ -5,7 +5,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "extract_fs.h"
 #include "log.h"
 #include "proto.h"
+#include "sha256.h"
 
 #define NAME_MAX_LEN 4096
 
@@ -60,7 +60,7 @@ struct extract {
 	char watch_why[256];
 	/* Loop side only. */
 	bool watch_delivered;
-	EVP_MD_CTX *sha;
+	struct r2k_sha256 *sha;
 	uint64_t received;
 	bool paused;
 	bool finished; /* extract_finish was called */
@@ -118,13 +118,13 @@ int extract_start(uv_loop_t *loop, const struct extract_opts *opts, const struct
 	x->max_entries = opts->max_entries;
 	x->watch = opts->watch ? strdup(opts->watch) : NULL;
 	x->rootfd = open(opts->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	x->sha = EVP_MD_CTX_new();
-	if (x->rootfd < 0 || !x->sha || !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
+	x->sha = r2k_sha256_new();
+	if (x->rootfd < 0 || !x->sha) {
 		snprintf(err, errlen, "cannot open %s: %s", opts->root,
 		         x->rootfd < 0 ? strerror(errno) : "SHA-256 unavailable");
 		if (x->rootfd >= 0)
 			close(x->rootfd);
-		EVP_MD_CTX_free(x->sha);
+		r2k_sha256_free(x->sha);
 		free(x->watch);
 		free(x);
 		return -1;
@@ -147,7 +147,7 @@ void extract_feed(struct extract *x, const uint8_t *data, size_t len)
 {
 	if (!len)
 		return;
-	EVP_DigestUpdate(x->sha, data, len);
+	r2k_sha256_update(x->sha, data, len);
 	x->received += len;
 	struct chunk *c = malloc(sizeof(*c) + len);
 	uv_mutex_lock(&x->mu);
@@ -225,7 +225,7 @@ static void async_closed(uv_handle_t *h)
 	free(x->watch_text);
 	uv_mutex_destroy(&x->mu);
 	uv_cond_destroy(&x->cond);
-	EVP_MD_CTX_free(x->sha);
+	r2k_sha256_free(x->sha);
 	if (x->rootfd >= 0)
 		close(x->rootfd);
 	free(x);
@@ -261,9 +261,8 @@ static void on_async(uv_async_t *h)
 		snprintf(msg, sizeof(msg), "extraction cancelled");
 	}
 	if (code == 0) {
-		uint8_t got[32];
-		unsigned int glen = 0;
-		EVP_DigestFinal_ex(x->sha, got, &glen);
+		uint8_t got[R2K_SHA256_LEN];
+		r2k_sha256_final(x->sha, got);
 		if (x->received != x->want_total) {
 			code = R2K_ERR_CONTEXT;
 			snprintf(
