@@ -155,9 +155,14 @@ def build_standin(wd):
 
 def read_stamps(path):
     """Every exec time the stand-in appended to path."""
+    return [t for t, _ in read_stamps_cpu(path)]
+
+
+def read_stamps_cpu(path):
+    """Every (exec time, parent's CPU seconds at that time) the stand-in appended to path."""
     try:
         with open(path) as f:
-            return [float(l) for l in f if l.strip()]
+            return [(float(l.split()[0]), float(l.split()[1])) for l in f if l.strip()]
     except FileNotFoundError:
         return []
 

@@ -12,7 +12,31 @@
 
 #define BLOCK 4096 /* bytes per write, as stdio's full buffering on a pipe would write */
 
-/* Append the CLOCK_MONOTONIC time of this exec to the file named by R2K_BENCH_STAMP. */
+/* User + system CPU seconds of process pid so far (all its threads), or -1. */
+static double cpu_seconds(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* pid (comm) state ppid ... utime stime: fields 14 and 15, after the comm. */
+	char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+	                 &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * Append to the file named by R2K_BENCH_STAMP the CLOCK_MONOTONIC time of
+ * this exec and the CPU seconds the parent (the runner) has used so far.
+ */
 static void stamp(void)
 {
 	struct timespec ts;
@@ -20,8 +44,9 @@ static void stamp(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	if (!path || !*path)
 		return;
-	char line[64];
-	int n = snprintf(line, sizeof(line), "%lld.%09ld\n", (long long)ts.tv_sec, ts.tv_nsec);
+	char line[96];
+	int n = snprintf(line, sizeof(line), "%lld.%09ld %.3f\n", (long long)ts.tv_sec, ts.tv_nsec,
+	                 cpu_seconds(getppid()));
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd >= 0) {
 		if (write(fd, line, (size_t)n) != n)

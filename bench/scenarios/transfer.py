@@ -9,6 +9,7 @@ import benchlib as b
 
 NAME = "transfer"
 MiB = 1 << 20
+GiB = 1 << 30
 
 
 def big_sizes(n):
@@ -53,23 +54,25 @@ def link_tree(src, dst):
 
 
 def tar_pipe(ctx, src):
-    """Time `tar -cf - . | tar -xf -` of src into a fresh directory."""
+    """`tar -cf - . | tar -xf -` of src into a fresh directory: (seconds, CPU seconds of
+    both tars)."""
     dst = ctx.wd.sub("tar-dst")
     shutil.rmtree(dst, ignore_errors=True)
     os.mkdir(dst)
     t0 = b.now()
     p = b.spawn(["sh", "-c", 'tar -C "$1" -cf - . | tar -C "$2" -xf -', "sh", src, dst])
-    rc, _ = b.reap(p)
+    rc, ru = b.reap(p)  # the shell's usage includes the tars it waited for
     t1 = b.now()
     if rc != 0:
         raise b.BenchError("tar pipe exited %d" % rc)
     shutil.rmtree(dst)
-    return t1 - t0
+    return t1 - t0, ru.ru_utime + ru.ru_stime
 
 
 def r2k_run(ctx, src, unix=False):
     """One build of src by a fresh runner: (seconds to builder exec, to client exit,
-    runner VmHWM KiB, runner VmRSS KiB before the build)."""
+    CPU seconds of client and runner to builder exec, runner VmHWM KiB, runner VmRSS KiB
+    before the build). The client's CPU is counted to its exit (it idles after the exec)."""
     stamp = ctx.wd.sub("stamps", "transfer-%d" % time.monotonic_ns())
     listen = ["unix://" + ctx.wd.sub("r2k.sock")] if unix else ["tcp://127.0.0.1:0"]
     r = b.Runner(ctx.r2k, ctx.wd, ["--multiple", "--executor", ctx.standin, "--workspace",
@@ -78,17 +81,20 @@ def r2k_run(ctx, src, unix=False):
                  env={"R2K_BENCH_STAMP": stamp}, listen=listen, name="transfer")
     try:
         idle = r.status()["VmRSS"]
-        t0, t1, rc, _, err = b.run_client(ctx.r2k, r.addr or listen[0], src)
+        cpu0 = r.cpu()
+        t0, t1, rc, ru, err = b.run_client(ctx.r2k, r.addr or listen[0], src)
         if rc != 0:
             raise b.BenchError("r2k client exited %d: %s\n%s" % (rc, err.decode()[-2000:],
                                                                  r.log()[-2000:]))
         hwm = r.status()["VmHWM"]
     finally:
         r.stop()
-    stamps = b.read_stamps(stamp)
+    stamps = b.read_stamps_cpu(stamp)
     if len(stamps) != 1:
         raise b.BenchError("the stand-in builder did not run once: %r" % stamps)
-    return stamps[0] - t0, t1 - t0, hwm, idle
+    t_exec, runner_cpu = stamps[0]
+    cpu = runner_cpu - cpu0 + ru.ru_utime + ru.ru_stime
+    return t_exec - t0, t1 - t0, cpu, hwm, idle
 
 
 def run(ctx):
@@ -100,16 +106,20 @@ def run(ctx):
                      "200 directories, 44 files of %d–%d MiB)"
                      % (size / MiB, big_sizes(44)[0] // MiB, big_sizes(44)[-1] // MiB))
     tar_t, tcp_t, unix_t, tcp_exit, unix_exit, hwm500 = [], [], [], [], [], []
+    tar_cpu, tcp_cpu, unix_cpu = [], [], []
     order = ["tar", "tcp", "unix"]
     for i in range(ctx.runs):
         for what in order[i % 3:] + order[:i % 3]:
             b.log("transfer: run %d/%d: %s" % (i + 1, ctx.runs, what))
             if what == "tar":
-                tar_t.append(tar_pipe(ctx, src))
+                t, cpu = tar_pipe(ctx, src)
+                tar_t.append(t)
+                tar_cpu.append(cpu)
             else:
-                t_exec, t_exit, hwm, _ = r2k_run(ctx, src, unix=(what == "unix"))
+                t_exec, t_exit, cpu, hwm, _ = r2k_run(ctx, src, unix=(what == "unix"))
                 (tcp_t if what == "tcp" else unix_t).append(t_exec)
                 (tcp_exit if what == "tcp" else unix_exit).append(t_exit)
+                (tcp_cpu if what == "tcp" else unix_cpu).append(cpu)
                 hwm500.append(hwm)
     mibs = lambda ts: b.Series([size / MiB / t for t in ts])  # noqa: E731
     tar = mibs(tar_t)
@@ -120,6 +130,12 @@ def run(ctx):
                          mibs(unix_t), ref, tar, [(">=", 0.9, "ratio")], fmt="%.0f"))
     figs.append(b.Figure(NAME, "throughput to client exit (workspace removed), TCP", "MiB/s",
                          mibs(tcp_exit), ref, tar, fmt="%.0f"))
+    per_gib = lambda cs: b.Series([c * GiB / size for c in cs])  # noqa: E731
+    tar_c = per_gib(tar_cpu)
+    figs.append(b.Figure(NAME, "CPU to builder exec, client + runner, TCP", "s/GiB",
+                         per_gib(tcp_cpu), "CPU of both tars", tar_c, fmt="%.2f"))
+    figs.append(b.Figure(NAME, "CPU to builder exec, client + runner, unix socket", "s/GiB",
+                         per_gib(unix_cpu), "CPU of both tars", tar_c, fmt="%.2f"))
 
     b.log("transfer: generating the 100 MiB tree and the 1 GiB tree (hard links)")
     src100 = ctx.wd.sub("trees", "t100")
@@ -136,10 +152,10 @@ def run(ctx):
     idle, h100, h1g = [], [], []
     for i in range(ctx.runs):
         b.log("transfer: peak RSS run %d/%d" % (i + 1, ctx.runs))
-        _, _, hwm, rss0 = r2k_run(ctx, src100)
+        _, _, _, hwm, rss0 = r2k_run(ctx, src100)
         h100.append(hwm / 1024)
         idle.append(rss0 / 1024)
-        _, _, hwm, _ = r2k_run(ctx, src1g)
+        _, _, _, hwm, _ = r2k_run(ctx, src1g)
         h1g.append(hwm / 1024)
     figs.append(b.Figure(NAME, "runner peak RSS, 500 MiB context", "MiB",
                          b.Series([h / 1024 for h in hwm500]), None, None,
