@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "extract_fs.h"
+#include "lazylib.h"
 #include "log.h"
 #include "proto.h"
 #include "sha256.h"
@@ -105,6 +106,8 @@ static void printable(const char *in, char *out, size_t outlen)
 int extract_start(uv_loop_t *loop, const struct extract_opts *opts, const struct extract_cbs *cbs,
                   void *arg, struct extract **out, char *err, size_t errlen)
 {
+	if (lib_archive_load(err, errlen) != 0)
+		return -1;
 	struct extract *x = calloc(1, sizeof(*x));
 	if (!x) {
 		snprintf(err, errlen, "out of memory");

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lazylib.h"
+
 /* Largest single read() of file data. */
 #define TARSRC_READ_MAX (1u << 20)
 
@@ -436,6 +438,8 @@ static int data_step(struct tarsrc *t)
 struct tarsrc *tarsrc_open(const char *dir, tarsrc_warn_cb warn_cb, void *arg, char *err,
                            size_t errlen)
 {
+	if (lib_archive_load(err, errlen) != 0)
+		return NULL;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open context directory '%s': %s", dir,
