@@ -81,7 +81,8 @@ static void worker_main(struct extract *x);
 static la_ssize_t read_cb(struct archive *a, void *arg, const void **buf);
 static int extract_entry(struct extract *x, struct archive *a, struct archive_entry *e,
                          const char *rel, char *why, size_t whylen);
-static int write_data(struct extract *x, struct archive *a, int fd, char *why, size_t whylen);
+static int write_data(struct extract *x, struct archive *a, int fd, int64_t *end, char *why,
+                      size_t whylen);
 static int fix_dirs(struct extract *x, char *why, size_t whylen);
 static void on_async(uv_async_t *h);
 static void async_closed(uv_handle_t *h);
@@ -506,12 +507,14 @@ out:
 	free(rel);
 }
 
-/* Copy an entry's data blocks into fd at their offsets (holes stay holes). */
-static int write_data(struct extract *x, struct archive *a, int fd, char *why, size_t whylen)
+/* Copy an entry's data blocks into fd at their offsets (holes stay holes); *end: where they end. */
+static int write_data(struct extract *x, struct archive *a, int fd, int64_t *end, char *why,
+                      size_t whylen)
 {
 	const void *buf;
 	size_t size;
 	la_int64_t offset;
+	*end = 0;
 	for (;;) {
 		int r = archive_read_data_block(a, &buf, &size, &offset);
 		if (r == ARCHIVE_EOF)
@@ -542,6 +545,8 @@ static int write_data(struct extract *x, struct archive *a, int fd, char *why, s
 			offset += wr;
 			size -= (size_t)wr;
 		}
+		if (offset > *end)
+			*end = offset;
 	}
 }
 
@@ -672,11 +677,14 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 		snprintf(why, whylen, "cannot create file: %s", strerror(errno));
 		goto out;
 	}
-	code = write_data(x, a, fd, why, whylen);
+	int64_t end;
+	code = write_data(x, a, fd, &end, why, whylen);
 	if (code)
 		goto out;
 	code = R2K_ERR_INTERNAL;
-	if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) != 0) {
+	/* Only a file ending in a hole is short of its size. */
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) != end &&
+	    ftruncate(fd, archive_entry_size(e)) != 0) {
 		snprintf(why, whylen, "setting its size: %s", strerror(errno));
 		goto out;
 	}
