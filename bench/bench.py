@@ -66,6 +66,8 @@ def markdown(figs, mach, a, notes, secs):
     out.append("| scenarios | %s (%d runs per figure, %.0f s) |"
                % (", ".join(a.names), a.runs, secs))
     out += ["", b.md_table(figs), ""]
+    notes = notes + ["Other programs may run beside the bench (the load averages above tell): "
+                     "absolute times move from run to run, ratios less, CPU seconds least."]
     if notes:
         out += ["Notes:", ""] + ["- " + n for n in notes] + [""]
     return "\n".join(out)

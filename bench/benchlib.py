@@ -34,8 +34,10 @@ _procs = []
 
 
 def spawn(cmd, **kw):
-    """Popen that is remembered, so that stop_all() can end it whatever happens."""
+    """Popen that is remembered, so that stop_all() can end it whatever happens. Each
+    process leads a process group of its own (a shell pipeline's members go with it)."""
     kw.setdefault("stdin", subprocess.DEVNULL)
+    kw.setdefault("start_new_session", True)
     p = subprocess.Popen(cmd, **kw)
     _procs.append(p)
     return p
@@ -55,29 +57,34 @@ def forget(p):
         _procs.remove(p)
 
 
+def _signal_group(p, sig):
+    try:
+        os.killpg(p.pid, sig)
+    except OSError:
+        pass
+
+
 def stop_all():
-    """End every process the bench started and still runs: SIGTERM, then SIGKILL."""
+    """End every process the bench started, with its process group: SIGTERM, then SIGKILL."""
     for p in list(_procs):
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGTERM)
-            except OSError:
-                pass
+        _signal_group(p, signal.SIGTERM)
     deadline = time.monotonic() + 10
     for p in list(_procs):
         try:
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            p.kill()
+            _signal_group(p, signal.SIGKILL)
             p.wait()
+        _signal_group(p, signal.SIGKILL)  # whatever of its group is left
     _procs.clear()
 
 
 def on_signals():
-    """SIGTERM and SIGHUP end the bench like Ctrl-C, so that cleanup runs."""
+    """SIGINT (even when started ignoring it, as in a background job), SIGTERM and SIGHUP
+    end the bench through KeyboardInterrupt, so that cleanup runs."""
     def raise_interrupt(signum, frame):
         raise KeyboardInterrupt("signal %d" % signum)
-    for s in (signal.SIGTERM, signal.SIGHUP):
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, raise_interrupt)
 
 
@@ -350,12 +357,18 @@ def md_table(figs):
 
 def machine(r2k):
     """What the figures were measured on."""
-    cpu = "unknown"
+    info = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            k, _, v = line.partition(":")
+            info.setdefault(k.strip(), v.strip())
+    cpu = "%s (family %s, model %s, %s MHz)" % (info.get("model name", "unknown"),
+                                                 info.get("cpu family", "?"),
+                                                 info.get("model", "?"),
+                                                 info.get("cpu MHz", "?").split(".")[0])
+    flags = info.get("flags", "").split()
+    cpu += "; " + (", ".join(f for f in ("sha_ni", "avx2", "avx512f") if f in flags) or
+                   "no sha_ni/avx2")
     u = os.uname()
     try:
         ver = subprocess.run([r2k, "version"], capture_output=True, text=True).stdout
