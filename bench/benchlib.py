@@ -376,8 +376,14 @@ def machine(r2k):
     except OSError:
         ver = "?"
     try:
-        rev = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
-                             capture_output=True, text=True).stdout.strip() or "?"
+        git = ["git", "-C", HERE]
+        rev = subprocess.run(git + ["describe", "--always"], capture_output=True,
+                             text=True).stdout.strip() or "?"
+        # Changed tracked files, but for the results this run rewrites.
+        changed = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no", "--",
+                                        ":/", ":(exclude,top)bench/results"],
+                                 capture_output=True, text=True).stdout.strip()
+        rev += "-dirty" if changed else ""
     except OSError:
         rev = "?"
     return {
