@@ -51,6 +51,7 @@ int lib_curl_load(char *err, size_t errlen)
 	return lazylib_load(&lib, err, errlen);
 }
 
+/* The functions without variable arguments forward theirs as they are. */
 CURLcode curl_global_init(long flags)
 {
 	return REAL(curl_global_init)(flags);
