@@ -15,7 +15,6 @@ DELAY = 0.2
 class SlowRegistry(http.server.BaseHTTPRequestHandler):
     """GET /v2/ answers 200 with the registry API header, 200 ms after the request."""
     protocol_version = "HTTP/1.1"
-    counter = None
 
     def do_GET(self):
         time.sleep(DELAY)
