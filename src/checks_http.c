@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lazylib.h"
 #include "log.h"
 #include "opts.h"
 
@@ -81,6 +82,11 @@ struct chttp *chttp_new(uv_loop_t *loop)
 {
 	static bool global;
 	if (!global) {
+		char err[512];
+		if (lib_curl_load(err, sizeof(err)) != 0) {
+			log_error(0, "%s", err);
+			return NULL;
+		}
 		if (curl_global_init(CURL_GLOBAL_DEFAULT))
 			return NULL;
 		global = true;

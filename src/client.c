@@ -409,6 +409,8 @@ static void try_next_addr(struct client *c)
 			abort();
 		c->cs->c = c;
 		uv_tcp_init(c->loop, &c->cs->h.tcp);
+		/* Small frames (REQUEST, CONTEXT_END) go out at once, not after a delayed ACK. */
+		uv_tcp_nodelay(&c->cs->h.tcp, 1);
 		c->creq.data = c;
 		int rc = uv_tcp_connect(&c->creq, &c->cs->h.tcp, ai->ai_addr, connect_cb);
 		if (rc == 0)

@@ -1,12 +1,13 @@
 /* client_upload.c: stream the context as CONTEXT frames, hashing it, under backpressure. */
 #include <errno.h>
-#include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "sha256.h"
 #include "tarsrc.h"
 
 /* Frames produced per idle callback before the loop polls again. */
@@ -29,7 +30,7 @@ struct upload {
 	bool reading;   /* UP_PIPE: uv_read_start is on */
 	uint8_t *buf;   /* frame being filled, from peer_buf_alloc */
 	size_t fill;
-	EVP_MD_CTX *md;
+	struct r2k_sha256 *md;
 	uint64_t total;
 	char hex[65];
 	bool begun, complete, stopped;
@@ -97,8 +98,8 @@ struct upload *upload_new(uv_loop_t *loop, const char *context, upload_warn_cb w
 			return NULL;
 		}
 	}
-	u->md = EVP_MD_CTX_new();
-	if (!u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1)
+	u->md = r2k_sha256_new();
+	if (!u->md)
 		abort();
 	uv_idle_init(loop, &u->idle);
 	u->idle.data = u;
@@ -149,7 +150,7 @@ static void send_frame(struct upload *u)
 		u->buf = NULL;
 		return;
 	}
-	EVP_DigestUpdate(u->md, u->buf, u->fill);
+	r2k_sha256_update(u->md, u->buf, u->fill);
 	u->total += u->fill;
 	/* On failure the peer reports the broken connection through its frame callback. */
 	peer_buf_send(u->peer, R2K_FRAME_CONTEXT, u->buf, u->fill);
@@ -160,10 +161,9 @@ static void send_frame(struct upload *u)
 /* The stream is complete: send what is left and CONTEXT_END. */
 static void finish_stream(struct upload *u)
 {
-	uint8_t sha[EVP_MAX_MD_SIZE], end[R2K_CONTEXT_END_LEN];
-	unsigned shalen = 0;
+	uint8_t sha[R2K_SHA256_LEN], end[R2K_CONTEXT_END_LEN];
 	send_frame(u);
-	EVP_DigestFinal_ex(u->md, sha, &shalen);
+	r2k_sha256_final(u->md, sha);
 	for (unsigned i = 0; i < 32; i++)
 		snprintf(u->hex + 2 * i, 3, "%02x", sha[i]);
 	r2k_context_end_encode(end, u->total, sha);
@@ -290,7 +290,7 @@ static void close_cb(uv_handle_t *h)
 	if (u->buf)
 		peer_buf_free(u->buf);
 	tarsrc_free(u->ts);
-	EVP_MD_CTX_free(u->md);
+	r2k_sha256_free(u->md);
 	free(u);
 }
 

@@ -5,7 +5,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +13,10 @@
 #include <unistd.h>
 
 #include "extract_fs.h"
+#include "lazylib.h"
 #include "log.h"
 #include "proto.h"
+#include "sha256.h"
 
 #define NAME_MAX_LEN 4096
 
@@ -31,12 +32,6 @@ struct dirfix {
 	char *path;
 	mode_t mode;
 	struct timespec mtime;
-};
-
-/* The set of regular files extracted so far (hard-link targets), open addressing. */
-struct nameset {
-	char **slot;
-	size_t cap, n;
 };
 
 struct extract {
@@ -66,7 +61,7 @@ struct extract {
 	char watch_why[256];
 	/* Loop side only. */
 	bool watch_delivered;
-	EVP_MD_CTX *sha;
+	struct r2k_sha256 *sha;
 	uint64_t received;
 	bool paused;
 	bool finished; /* extract_finish was called */
@@ -79,7 +74,6 @@ struct extract {
 	uint64_t bytes, entries;
 	struct dirfix *dirs;
 	size_t ndirs, capdirs;
-	struct nameset files;
 };
 
 static void worker(void *arg);
@@ -87,7 +81,8 @@ static void worker_main(struct extract *x);
 static la_ssize_t read_cb(struct archive *a, void *arg, const void **buf);
 static int extract_entry(struct extract *x, struct archive *a, struct archive_entry *e,
                          const char *rel, char *why, size_t whylen);
-static int write_data(struct extract *x, struct archive *a, int fd, char *why, size_t whylen);
+static int write_data(struct extract *x, struct archive *a, int fd, int64_t *end, char *why,
+                      size_t whylen);
 static int fix_dirs(struct extract *x, char *why, size_t whylen);
 static void on_async(uv_async_t *h);
 static void async_closed(uv_handle_t *h);
@@ -95,68 +90,8 @@ static void printable(const char *in, char *out, size_t outlen);
 static void set_result(struct extract *x, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 static bool cancelled(struct extract *x);
-static uint64_t hash_name(const char *s);
-static bool set_has(const struct nameset *s, const char *name);
-static int set_add(struct nameset *s, const char *name);
-static void set_free(struct nameset *s);
 static void watch_read(struct extract *x, const char *rel);
 static void deliver_watch(struct extract *x);
-
-static uint64_t hash_name(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static bool set_has(const struct nameset *s, const char *name)
-{
-	if (!s->cap)
-		return false;
-	for (size_t i = hash_name(name) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
-		if (strcmp(s->slot[i], name) == 0)
-			return true;
-	return false;
-}
-
-static int set_add(struct nameset *s, const char *name)
-{
-	if (set_has(s, name))
-		return 0;
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 1024;
-		char **ns = calloc(ncap, sizeof(char *));
-		if (!ns)
-			return -1;
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->slot[i])
-				continue;
-			size_t k = hash_name(s->slot[i]) & (ncap - 1);
-			while (ns[k])
-				k = (k + 1) & (ncap - 1);
-			ns[k] = s->slot[i];
-		}
-		free(s->slot);
-		s->slot = ns;
-		s->cap = ncap;
-	}
-	size_t k = hash_name(name) & (s->cap - 1);
-	while (s->slot[k])
-		k = (k + 1) & (s->cap - 1);
-	if (!(s->slot[k] = strdup(name)))
-		return -1;
-	s->n++;
-	return 0;
-}
-
-static void set_free(struct nameset *s)
-{
-	for (size_t i = 0; i < s->cap; i++)
-		free(s->slot[i]);
-	free(s->slot);
-	memset(s, 0, sizeof(*s));
-}
 
 /* Copy an entry name for a message: control characters shown as '?', long names cut. */
 static void printable(const char *in, char *out, size_t outlen)
@@ -172,6 +107,8 @@ static void printable(const char *in, char *out, size_t outlen)
 int extract_start(uv_loop_t *loop, const struct extract_opts *opts, const struct extract_cbs *cbs,
                   void *arg, struct extract **out, char *err, size_t errlen)
 {
+	if (lib_archive_load(err, errlen) != 0)
+		return -1;
 	struct extract *x = calloc(1, sizeof(*x));
 	if (!x) {
 		snprintf(err, errlen, "out of memory");
@@ -185,13 +122,13 @@ int extract_start(uv_loop_t *loop, const struct extract_opts *opts, const struct
 	x->max_entries = opts->max_entries;
 	x->watch = opts->watch ? strdup(opts->watch) : NULL;
 	x->rootfd = open(opts->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	x->sha = EVP_MD_CTX_new();
-	if (x->rootfd < 0 || !x->sha || !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) {
+	x->sha = r2k_sha256_new();
+	if (x->rootfd < 0 || !x->sha) {
 		snprintf(err, errlen, "cannot open %s: %s", opts->root,
 		         x->rootfd < 0 ? strerror(errno) : "SHA-256 unavailable");
 		if (x->rootfd >= 0)
 			close(x->rootfd);
-		EVP_MD_CTX_free(x->sha);
+		r2k_sha256_free(x->sha);
 		free(x->watch);
 		free(x);
 		return -1;
@@ -214,7 +151,7 @@ void extract_feed(struct extract *x, const uint8_t *data, size_t len)
 {
 	if (!len)
 		return;
-	EVP_DigestUpdate(x->sha, data, len);
+	r2k_sha256_update(x->sha, data, len);
 	x->received += len;
 	struct chunk *c = malloc(sizeof(*c) + len);
 	uv_mutex_lock(&x->mu);
@@ -292,7 +229,7 @@ static void async_closed(uv_handle_t *h)
 	free(x->watch_text);
 	uv_mutex_destroy(&x->mu);
 	uv_cond_destroy(&x->cond);
-	EVP_MD_CTX_free(x->sha);
+	r2k_sha256_free(x->sha);
 	if (x->rootfd >= 0)
 		close(x->rootfd);
 	free(x);
@@ -328,9 +265,8 @@ static void on_async(uv_async_t *h)
 		snprintf(msg, sizeof(msg), "extraction cancelled");
 	}
 	if (code == 0) {
-		uint8_t got[32];
-		unsigned int glen = 0;
-		EVP_DigestFinal_ex(x->sha, got, &glen);
+		uint8_t got[R2K_SHA256_LEN];
+		r2k_sha256_final(x->sha, got);
 		if (x->received != x->want_total) {
 			code = R2K_ERR_CONTEXT;
 			snprintf(
@@ -381,10 +317,12 @@ int extract_read_text(int rootfd, const char *rel, size_t max, char **out, size_
 			close(fd);
 		return -1;
 	}
-	char *buf = malloc(max + 1);
+	/* Sized for the file, not for the limit: a Dockerfile is a few KiB. */
+	size_t cap = (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
+	char *buf = malloc(cap + 1);
 	size_t n = 0;
-	while (buf && n < max) {
-		ssize_t r = read(fd, buf + n, max - n);
+	while (buf && n < cap) {
+		ssize_t r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -434,7 +372,6 @@ static void worker(void *arg)
 	for (size_t i = 0; i < x->ndirs; i++)
 		free(x->dirs[i].path);
 	free(x->dirs);
-	set_free(&x->files);
 	uv_mutex_lock(&x->mu);
 	x->worker_done = true;
 	uv_mutex_unlock(&x->mu);
@@ -570,12 +507,14 @@ out:
 	free(rel);
 }
 
-/* Copy an entry's data blocks into fd at their offsets (holes stay holes). */
-static int write_data(struct extract *x, struct archive *a, int fd, char *why, size_t whylen)
+/* Copy an entry's data blocks into fd at their offsets (holes stay holes); *end: where they end. */
+static int write_data(struct extract *x, struct archive *a, int fd, int64_t *end, char *why,
+                      size_t whylen)
 {
 	const void *buf;
 	size_t size;
 	la_int64_t offset;
+	*end = 0;
 	for (;;) {
 		int r = archive_read_data_block(a, &buf, &size, &offset);
 		if (r == ARCHIVE_EOF)
@@ -606,6 +545,8 @@ static int write_data(struct extract *x, struct archive *a, int fd, char *why, s
 			offset += wr;
 			size -= (size_t)wr;
 		}
+		if (offset > *end)
+			*end = offset;
 	}
 }
 
@@ -662,30 +603,25 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 			         w ? w : "the context root");
 			goto out;
 		}
-		if (!set_has(&x->files, trel)) {
+		/*
+		 * The context directory started empty and only this worker writes to
+		 * it, so a regular file there is an earlier regular file of the
+		 * context: no list of names is kept (memory stays flat whatever the
+		 * number of entries).
+		 */
+		tfd = xfs_open_parent(x->rootfd, trel, false, &tbase, why, whylen);
+		if (tfd < 0 || fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode)) {
 			snprintf(why, whylen,
 			         "hard link to '%s', which is not an earlier regular file of the "
 			         "context",
 			         shown);
 			goto out;
 		}
-		tfd = xfs_open_parent(x->rootfd, trel, false, &tbase, why, whylen);
-		if (tfd < 0)
-			goto out;
-		if (fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
-			snprintf(why, whylen,
-			         "hard link to '%s', which is no longer a regular file", shown);
-			goto out;
-		}
 		if (xfs_clear(dfd, base, false, why, whylen) < 0)
 			goto out;
 		if (linkat(tfd, tbase, dfd, base, 0) != 0) {
 			snprintf(why, whylen, "hard link to '%s': %s", shown, strerror(errno));
-			goto out;
-		}
-		if (set_add(&x->files, rel) != 0) {
-			code = R2K_ERR_INTERNAL;
-			snprintf(why, whylen, "out of memory");
 			goto out;
 		}
 		code = 0;
@@ -741,21 +677,20 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 		snprintf(why, whylen, "cannot create file: %s", strerror(errno));
 		goto out;
 	}
-	code = write_data(x, a, fd, why, whylen);
+	int64_t end;
+	code = write_data(x, a, fd, &end, why, whylen);
 	if (code)
 		goto out;
 	code = R2K_ERR_INTERNAL;
-	if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) != 0) {
+	/* Only a file ending in a hole is short of its size. */
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) != end &&
+	    ftruncate(fd, archive_entry_size(e)) != 0) {
 		snprintf(why, whylen, "setting its size: %s", strerror(errno));
 		goto out;
 	}
 	/* Permission bits kept (exec bits matter), setuid/setgid/sticky dropped; owner is us. */
 	if (fchmod(fd, archive_entry_perm(e) & 0777) != 0 || futimens(fd, ts) != 0) {
 		snprintf(why, whylen, "setting its mode or time: %s", strerror(errno));
-		goto out;
-	}
-	if (set_add(&x->files, rel) != 0) {
-		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
 	code = 0;

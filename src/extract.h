@@ -10,8 +10,8 @@
 struct extract;
 
 /* Input queue marks, in bytes: above high the feeder is asked to pause, below low to resume. */
-#define EXTRACT_HIGH_MARK (8u << 20)
-#define EXTRACT_LOW_MARK  (2u << 20)
+#define EXTRACT_HIGH_MARK (2u << 20)
+#define EXTRACT_LOW_MARK  (1u << 20)
 
 struct extract_opts {
 	const char *root;      /* existing, empty directory to extract into */

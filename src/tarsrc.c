@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lazylib.h"
+
 /* Largest single read() of file data. */
 #define TARSRC_READ_MAX (1u << 20)
 
@@ -37,7 +39,7 @@ struct tarsrc {
 	uint64_t file_off;   /* offset of the next byte to send */
 	uint64_t region_end; /* end of the data or hole region holding file_off */
 	bool region_hole;    /* that region is a hole: send zeros without reading */
-	bool no_holes;       /* the file system cannot tell holes: just read */
+	bool no_holes;       /* no holes, or the file system cannot tell them: just read */
 	uint8_t *out;        /* the caller's buffer during tarsrc_fill */
 	size_t out_cap, out_len;
 	uint8_t *spill; /* bytes libarchive produced that did not fit in out */
@@ -271,7 +273,8 @@ static int add_regular(struct tarsrc *t, struct level *lv, const char *name)
 		t->file_left = (uint64_t)st.st_size;
 		t->file_off = 0;
 		t->region_end = 0;
-		t->no_holes = false;
+		/* As many blocks as bytes: no hole worth looking for (two lseeks a file). */
+		t->no_holes = (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size;
 	} else {
 		close(fd);
 	}
@@ -436,6 +439,8 @@ static int data_step(struct tarsrc *t)
 struct tarsrc *tarsrc_open(const char *dir, tarsrc_warn_cb warn_cb, void *arg, char *err,
                            size_t errlen)
 {
+	if (lib_archive_load(err, errlen) != 0)
+		return NULL;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open context directory '%s': %s", dir,

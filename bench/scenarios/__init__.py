@@ -1,0 +1,1 @@
+"""The benchmark scenarios, in the order bench/README.md describes them."""
