@@ -46,7 +46,7 @@ static const struct opt runner_opts[] = {
 	{"isolation", 0, OPT_STRING, RO(isolation), "MODE", "buildah isolation (default chroot)", 0},
 	{"kill-timeout", 0, OPT_SECONDS, RO(kill_timeout), "SECONDS", "wait this long after SIGTERM before SIGKILL (default 5)", 0},
 	{"listen", 'l', OPT_LIST, RO(listen), "ADDR", "tcp://HOST:PORT or unix:///path (default tcp://127.0.0.1:9000)", 0},
-	{"max-builds", 0, OPT_UINT, RO(max_builds), "N", "concurrent builds with --multiple (default 4)", 0},
+	{"max-builds", 0, OPT_UINT, RO(max_builds), "N", "concurrent builds with --multiple (default 1 with kaniko, 4 with buildah)", 0},
 	{"max-context-bytes", 0, OPT_UINT, RO(max_context_bytes), "SIZE", "largest extracted context (default 16G)", 0},
 	{"max-context-entries", 0, OPT_UINT, RO(max_context_entries), "N", "most entries in a context (default 1000000)", 0},
 	{"multiple", 0, OPT_BOOL, RO(multiple), NULL, "serve builds until stopped (default: one build, then exit)", OPT_SINGLE_DASH},
@@ -132,7 +132,7 @@ void cli_client_defaults(struct client_config *c)
 void cli_runner_defaults(struct runner_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->max_builds = 4;
+	c->max_builds = CLI_MAX_BUILDS_UNSET; /* then 1 with Kaniko, 4 with buildah */
 	c->max_context_bytes = 16ull << 30;
 	c->max_context_entries = 1000000;
 	c->idle_timeout = 30;

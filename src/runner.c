@@ -672,6 +672,19 @@ static int validate_config(struct runner_config *cfg)
 			return -1;
 		}
 	}
+	/*
+	 * Kaniko unpacks each image onto the container's own root file system:
+	 * two executors at once in one container destroy each other's builds.
+	 */
+	bool kaniko = strcmp(cfg->backend, "kaniko") == 0;
+	if (cfg->max_builds == CLI_MAX_BUILDS_UNSET)
+		cfg->max_builds = kaniko ? 1 : 4;
+	else if (kaniko && cfg->multiple && cfg->max_builds > 1)
+		fprintf(stderr,
+		        "r2k runner: warning: --max-builds %llu with Kaniko: concurrent executors "
+		        "share this container's root file system and break each other's builds "
+		        "unless --executor starts each one in a container of its own\n",
+		        (unsigned long long)cfg->max_builds);
 	if (cfg->max_builds == 0) {
 		fprintf(stderr, "r2k runner: --max-builds must be at least 1\n");
 		return -1;

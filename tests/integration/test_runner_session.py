@@ -1,4 +1,5 @@
 """The runner's side of the framed protocol: preamble, state machine, request errors, slots."""
+import json
 import os
 import shutil
 import socket
@@ -227,6 +228,37 @@ def test_concurrent_builds(tmp):
         assert os.listdir(ws) == []
     finally:
         assert runner.stop() == 0
+
+
+def version_of(runner):
+    s = w.connect(runner.addr)
+    s.sendall(b"GET /version HTTP/1.1\r\nConnection: close\r\n\r\n")
+    body = w.wait_closed(s).split(b"\r\n\r\n", 1)[1]
+    s.close()
+    return json.loads(body)
+
+
+def test_max_builds_default_follows_the_backend(tmp):
+    """Kaniko unpacks images onto its container's root: one build at a time unless told;
+    an explicit --max-builds above 1 with Kaniko is warned about; buildah defaults to 4."""
+    runner = w.Runner("--multiple", "--workspace", os.path.join(tmp, "ws"))
+    try:
+        assert version_of(runner)["max_builds"] == 1
+    finally:
+        runner.stop()
+    assert "warning" not in runner.log()
+    runner = w.Runner("--multiple", "--max-builds", "3", "--workspace", os.path.join(tmp, "ws"))
+    try:
+        assert version_of(runner)["max_builds"] == 3
+    finally:
+        runner.stop()
+    assert "warning: --max-builds 3 with Kaniko" in runner.log()
+    runner = w.Runner("--multiple", "--backend", "buildah", "--workspace", os.path.join(tmp, "ws"))
+    try:
+        assert version_of(runner)["max_builds"] == 4
+    finally:
+        runner.stop()
+    assert "warning" not in runner.log()
 
 
 def test_preamble_answered_before_any_frame(multi):
