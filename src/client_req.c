@@ -92,7 +92,7 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 			/* The item may be a mistyped secret: do not echo it. */
 			snprintf(err, errlen,
 			         "%s: item %zu is not KEY=VALUE (keys: registry, username, "
-			         "password, auth)",
+			         "password, auth, insecure)",
 			         opt, i + 1);
 			goto bad;
 		}
@@ -131,7 +131,8 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 		} else {
 			snprintf(
 			        err, errlen,
-			        "%s: unknown key '%.*s' (keys: registry, username, password, auth)",
+			        "%s: unknown key '%.*s' (keys: registry, username, password, auth, "
+			        "insecure)",
 			        opt, (int)(kl > 64 ? 64 : kl), item);
 			goto bad;
 		}

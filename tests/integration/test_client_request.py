@@ -165,3 +165,43 @@ def test_bad_credentials_are_usage_errors():
     assert "object" in e
     e = usage_error("--label", "novalue")
     assert "--label" in e
+
+
+def test_secrets_leave_the_command_line(ctx):
+    """Once parsed, password= and auth= values are overwritten in argv: ps and
+    /proc/PID/cmdline no longer show them (the request still carries them)."""
+    import socket
+    import subprocess
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(60)
+    args = [os.environ["R2K_BIN"], "client", "--runner",
+            "tcp://127.0.0.1:%d" % srv.getsockname()[1], "--context", ctx,
+            "--registry-credentials", "registry=reg:5000",
+            "--registry-credentials", "username=ci",
+            "--registry-credentials", "password=TopSecret1",
+            "--registry-credentials=registry=other:1",
+            "--registry-credentials=auth=U2VjcmV0Mg==",
+            "--cache-registry", "cache:1/c",
+            "--cache-registry-credentials", "password=TopSecret3",
+            "--cache-registry-credentials", "username=cu"]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        conn, _ = srv.accept()  # the client connects only after parsing its options
+        with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+            cmdline = f.read()
+        for secret in (b"TopSecret1", b"U2VjcmV0Mg==", b"TopSecret3"):
+            assert secret not in cmdline, cmdline
+        assert b"username=ci" in cmdline and b"registry=other:1" in cmdline
+        assert b"password=**********" in cmdline
+        conn.close()
+    finally:
+        p.kill()
+        p.wait()
+        srv.close()
+    # The values themselves reach the runner untouched.
+    r = request(ctx, "--registry-credentials", "registry=reg:5000",
+                "--registry-credentials", "username=ci",
+                "--registry-credentials", "password=TopSecret1")
+    assert r["credentials"][0]["password"] == "TopSecret1"
