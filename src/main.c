@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "reaper.h"
 #include "roles.h"
 
 static void usage(FILE *out);
@@ -27,6 +28,9 @@ int main(int argc, char **argv)
 		return R2K_EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
+	/* Internal: the runner runs each builder below "r2k __reap" (reaper.c). */
+	if (strcmp(cmd, REAPER_COMMAND) == 0)
+		return reaper_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "client") == 0)
 		return client_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "runner") == 0)
