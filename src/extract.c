@@ -33,12 +33,6 @@ struct dirfix {
 	struct timespec mtime;
 };
 
-/* The set of regular files extracted so far (hard-link targets), open addressing. */
-struct nameset {
-	char **slot;
-	size_t cap, n;
-};
-
 struct extract {
 	uv_loop_t *loop;
 	uv_thread_t thread;
@@ -79,7 +73,6 @@ struct extract {
 	uint64_t bytes, entries;
 	struct dirfix *dirs;
 	size_t ndirs, capdirs;
-	struct nameset files;
 };
 
 static void worker(void *arg);
@@ -95,68 +88,8 @@ static void printable(const char *in, char *out, size_t outlen);
 static void set_result(struct extract *x, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 static bool cancelled(struct extract *x);
-static uint64_t hash_name(const char *s);
-static bool set_has(const struct nameset *s, const char *name);
-static int set_add(struct nameset *s, const char *name);
-static void set_free(struct nameset *s);
 static void watch_read(struct extract *x, const char *rel);
 static void deliver_watch(struct extract *x);
-
-static uint64_t hash_name(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static bool set_has(const struct nameset *s, const char *name)
-{
-	if (!s->cap)
-		return false;
-	for (size_t i = hash_name(name) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
-		if (strcmp(s->slot[i], name) == 0)
-			return true;
-	return false;
-}
-
-static int set_add(struct nameset *s, const char *name)
-{
-	if (set_has(s, name))
-		return 0;
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 1024;
-		char **ns = calloc(ncap, sizeof(char *));
-		if (!ns)
-			return -1;
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->slot[i])
-				continue;
-			size_t k = hash_name(s->slot[i]) & (ncap - 1);
-			while (ns[k])
-				k = (k + 1) & (ncap - 1);
-			ns[k] = s->slot[i];
-		}
-		free(s->slot);
-		s->slot = ns;
-		s->cap = ncap;
-	}
-	size_t k = hash_name(name) & (s->cap - 1);
-	while (s->slot[k])
-		k = (k + 1) & (s->cap - 1);
-	if (!(s->slot[k] = strdup(name)))
-		return -1;
-	s->n++;
-	return 0;
-}
-
-static void set_free(struct nameset *s)
-{
-	for (size_t i = 0; i < s->cap; i++)
-		free(s->slot[i]);
-	free(s->slot);
-	memset(s, 0, sizeof(*s));
-}
 
 /* Copy an entry name for a message: control characters shown as '?', long names cut. */
 static void printable(const char *in, char *out, size_t outlen)
@@ -434,7 +367,6 @@ static void worker(void *arg)
 	for (size_t i = 0; i < x->ndirs; i++)
 		free(x->dirs[i].path);
 	free(x->dirs);
-	set_free(&x->files);
 	uv_mutex_lock(&x->mu);
 	x->worker_done = true;
 	uv_mutex_unlock(&x->mu);
@@ -648,7 +580,7 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 	if (dfd < 0)
 		goto out;
 	if (hl) {
-		struct stat st;
+		struct stat st = {.st_mode = 0};
 		char shown[512];
 		trel = malloc(NAME_MAX_LEN);
 		printable(hl, shown, sizeof(shown));
@@ -662,30 +594,25 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 			         w ? w : "the context root");
 			goto out;
 		}
-		if (!set_has(&x->files, trel)) {
+		/*
+		 * The root started empty: a regular file found below it without
+		 * following a symlink is one this context made. No list of them
+		 * is kept, so memory does not grow with the number of files.
+		 */
+		tfd = xfs_open_parent(x->rootfd, trel, false, &tbase, why, whylen);
+		if (tfd >= 0 && fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			st.st_mode = 0;
+		if (tfd >= 0 && !S_ISREG(st.st_mode))
 			snprintf(why, whylen,
 			         "hard link to '%s', which is not an earlier regular file of the "
 			         "context",
 			         shown);
+		if (tfd < 0 || !S_ISREG(st.st_mode))
 			goto out;
-		}
-		tfd = xfs_open_parent(x->rootfd, trel, false, &tbase, why, whylen);
-		if (tfd < 0)
-			goto out;
-		if (fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
-			snprintf(why, whylen,
-			         "hard link to '%s', which is no longer a regular file", shown);
-			goto out;
-		}
 		if (xfs_clear(dfd, base, false, why, whylen) < 0)
 			goto out;
 		if (linkat(tfd, tbase, dfd, base, 0) != 0) {
 			snprintf(why, whylen, "hard link to '%s': %s", shown, strerror(errno));
-			goto out;
-		}
-		if (set_add(&x->files, rel) != 0) {
-			code = R2K_ERR_INTERNAL;
-			snprintf(why, whylen, "out of memory");
 			goto out;
 		}
 		code = 0;
@@ -752,10 +679,6 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 	/* Permission bits kept (exec bits matter), setuid/setgid/sticky dropped; owner is us. */
 	if (fchmod(fd, archive_entry_perm(e) & 0777) != 0 || futimens(fd, ts) != 0) {
 		snprintf(why, whylen, "setting its mode or time: %s", strerror(errno));
-		goto out;
-	}
-	if (set_add(&x->files, rel) != 0) {
-		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
 	code = 0;
