@@ -8,6 +8,7 @@
 
 static void add_str(cJSON *o, const char *k, const char *v);
 static void add_list(cJSON *o, const char *k, const struct strlist *l);
+static bool has_nul(const char *json, size_t len);
 static int get_str(const cJSON *o, const char *k, char **out, char *err, size_t errlen);
 static int get_bool(const cJSON *o, const char *k, bool *out, char *err, size_t errlen);
 static int get_list(const cJSON *o, const char *k, struct strlist *out, bool need_eq, char *err,
@@ -166,10 +167,38 @@ static int get_list(const cJSON *o, const char *k, struct strlist *out, bool nee
 	return 0;
 }
 
+/*
+ * Whether the JSON text holds a NUL character, raw or as \u0000 inside a
+ * string: C strings would cut the value there, so the build would get
+ * something other than what was sent.
+ */
+static bool has_nul(const char *json, size_t len)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (json[i] == '\0')
+			return true;
+		if (json[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && json[i] == '\\' && i + 1 < len) {
+			if (json[i + 1] == 'u' && i + 5 < len &&
+			    strncmp(json + i + 2, "0000", 4) == 0)
+				return true;
+			i++; /* the escaped character */
+		}
+	}
+	return false;
+}
+
 int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
                        size_t errlen)
 {
 	msg_request_init(r);
+	if (has_nul(json, len)) {
+		snprintf(err, errlen,
+		         "request holds a NUL character, which no build flag can carry");
+		return -1;
+	}
 	cJSON *o = cJSON_ParseWithLength(json, len);
 	if (!o) {
 		snprintf(err, errlen, "request is not valid JSON");

@@ -99,6 +99,10 @@ def test_bad_requests(multi):
         (w.request(dockerfile="../Dockerfile"), "dockerfile '../Dockerfile': leaves the context"),
         (w.request(dockerfile="/etc/passwd"), "dockerfile '/etc/passwd': absolute name"),
         (w.request(credentials=[{"registry": "r.example", "username": "u"}]), "credentials[0]"),
+        # A NUL would cut the value short in argv: refused rather than truncated.
+        (w.frame(w.REQUEST, b'{"destinations": ["reg/a\\u0000b"]}'), "NUL character"),
+        (w.frame(w.REQUEST, b'{"build_args": ["K=v\\\\\\u0000"]}'), "NUL character"),
+        (w.frame(w.REQUEST, b'{"target": "a\x00"}'), "NUL character"),
     ]
     for req, text in cases:
         res, _ = exchange(multi, w.preamble() + req)
