@@ -79,6 +79,7 @@ static void handle_closed(uv_handle_t *h);
 static void status_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void status_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void builder_ended(struct job *j, int how, int value);
+static void status_message(struct job *j, size_t n);
 static int find_program(const char *file, const char *const *env, char *err, size_t errlen);
 static void close_all(struct job *j);
 
@@ -260,6 +261,14 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
 	struct job *j = p->data;
 	j->reaper_alive = false;
+	/* Its last report may still sit in the pipe, behind this exit in the loop's order. */
+	uv_os_fd_t fd;
+	if (j->running && uv_fileno((uv_handle_t *)&j->status.pipe, &fd) == 0) {
+		ssize_t n;
+		while (j->running &&
+		       (n = read(fd, j->msg + j->msg_len, sizeof(j->msg) - j->msg_len)) > 0)
+			status_message(j, (size_t)n);
+	}
 	if (j->running)
 		log_warn(j->conn_id, "%s: its reaper (pid %d) ended before the builder", j->name,
 		         j->pid);
@@ -283,7 +292,13 @@ static void status_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		uv_read_stop(s);
 		return;
 	}
-	j->msg_len += (size_t)nread;
+	status_message(j, (size_t)nread);
+}
+
+/* n more bytes of a reaper message arrived in j->msg; act on a complete one. */
+static void status_message(struct job *j, size_t n)
+{
+	j->msg_len += n;
 	if (j->msg_len < sizeof(j->msg))
 		return;
 	j->msg_len = 0;

@@ -79,7 +79,7 @@ int reaper_main(int argc, char **argv)
 	if (pid < 0) {
 		fprintf(stderr, "r2k: cannot start %s: %s\n", argv[1], strerror(errno));
 		report(REAPER_MSG_EXITED, R2K_EXIT_CODE, 127);
-		return 0;
+		_exit(0);
 	}
 	report(REAPER_MSG_STARTED, pid, 0);
 	/* Our copies of the output pipes would keep them open after the build's end. */
@@ -101,8 +101,13 @@ int reaper_main(int argc, char **argv)
 			else
 				report(REAPER_MSG_EXITED, R2K_EXIT_CODE, WEXITSTATUS(status));
 		}
+		/*
+		 * Nothing of the build is left. _exit: no atexit work, which a
+		 * sanitizer's leak check at exit would do (and, with these signals
+		 * blocked, hang in).
+		 */
 		if (w < 0 && errno == ECHILD)
-			return 0; /* nothing of the build is left */
+			_exit(0);
 		/* Orphaned, keep killing: a process may have forked since the last round. */
 		struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
 		siginfo_t si;

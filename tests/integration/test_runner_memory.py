@@ -83,8 +83,9 @@ def test_output_flood_while_killing_a_builder_for_a_client_that_does_not_read():
     try:
         executor = builders.script_executor(
             tmp, "trap '' TERM; echo flooding; exec yes 'output nobody reads, output nobody reads'")
+        env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"}
         runner = w.Runner("--executor", executor, "--workspace", os.path.join(tmp, "ws"),
-                          "--kill-timeout", "2", "--preflight", "off")
+                          "--kill-timeout", "2", "--preflight", "off", env=env)
         try:
             data = w.make_tar([("Dockerfile", b"FROM scratch\n", 0o644)])
             s = w.connect(runner.addr)
