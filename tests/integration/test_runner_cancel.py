@@ -192,3 +192,40 @@ def test_runner_killed_takes_its_builds_with_it(tmp):
         s.close()
     finally:
         runner.stop()
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "killed"])
+def test_real_client_ctrl_c_or_killed(tmp, how):
+    """End to end: r2k client interrupted (exit 130 after the runner's answer) or killed
+    outright; either way the builder, its session child and its orphan are gone, and so
+    are the workspace and its config.json."""
+    import subprocess
+    builder, pids = stubborn_builder(tmp)
+    ws = os.path.join(tmp, "ws")
+    ctx = os.path.join(tmp, "ctx")
+    os.mkdir(ctx)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write("FROM scratch\n")
+    runner = w.Runner("--executor", builder, "--workspace", ws, "--kill-timeout", "0.5",
+                      "--preflight", "off")
+    try:
+        p = subprocess.Popen([os.environ["R2K_BIN"], "client", "--runner", runner.addr,
+                              "--context", ctx, "--progress=never",
+                              "--registry-credentials", "registry=reg.example",
+                              "--registry-credentials", "auth=dTpw"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.stdout.readline() == b"ready\n"
+        assert any(os.path.exists(os.path.join(ws, b, "docker", "config.json"))
+                   for b in os.listdir(ws))
+        if how == "ctrl-c":
+            p.send_signal(signal.SIGINT)
+        else:
+            p.kill()
+        out, err = p.communicate(timeout=60)
+        if how == "ctrl-c":
+            assert p.returncode == 130, err
+            assert b"cancelling the build" in err, err
+        runner.wait()  # a single-shot runner exits once its build is over
+        check_all_gone(pids, ws)
+    finally:
+        runner.stop()
