@@ -169,6 +169,33 @@ int client_build_request(const struct client_config *cfg, struct build_request *
                          size_t errlen)
 {
 	msg_request_init(r);
+	/* An empty value would reach the builder as, say, "--destination=". */
+	const struct {
+		const char *name, *value;
+	} single[] = {{"--dockerfile", cfg->dockerfile},
+	              {"--platform", cfg->platform},
+	              {"--target", cfg->target},
+	              {"--cache-registry", cfg->cache_registry},
+	              {"--cache-dir", cfg->cache_dir}};
+	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+		if (single[i].value && !*single[i].value) {
+			snprintf(err, errlen, "%s: the value is empty", single[i].name);
+			goto bad;
+		}
+	}
+	const struct {
+		const char *name;
+		const struct strlist *l;
+	} lists[] = {{"--destination", &cfg->destinations},
+	             {"--insecure-registry", &cfg->insecure_registries}};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		for (size_t k = 0; k < lists[i].l->n; k++) {
+			if (!*lists[i].l->v[k]) {
+				snprintf(err, errlen, "%s: the value is empty", lists[i].name);
+				goto bad;
+			}
+		}
+	}
 	for (size_t i = 0; i < cfg->destinations.n; i++)
 		strlist_push(&r->destinations, cfg->destinations.v[i]);
 	for (size_t i = 0; i < cfg->build_args.n; i++) {

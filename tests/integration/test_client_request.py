@@ -136,6 +136,14 @@ def test_cache_registry_credentials(ctx):
         {"registry": "docker.io", "auth": "YTpi", "insecure": False}]
 
 
+def test_empty_values_are_usage_errors():
+    for args, name in ((["--destination="], "--destination"), (["-d", "a", "-d", ""], "--destination"),
+                       (["--platform="], "--platform"), (["--target", ""], "--target"),
+                       (["--cache-registry="], "--cache-registry"), (["--cache-dir="], "--cache-dir"),
+                       (["--insecure-registry="], "--insecure-registry"), (["-f", ""], "--dockerfile")):
+        assert "r2k client: %s: the value is empty" % name in usage_error(*args)
+
+
 def test_bad_credentials_are_usage_errors():
     secret = "hunter2-secret"
     e = usage_error("--registry-credentials", "username=u",

@@ -103,6 +103,10 @@ def test_bad_requests(multi):
         (w.frame(w.REQUEST, b'{"destinations": ["reg/a\\u0000b"]}'), "NUL character"),
         (w.frame(w.REQUEST, b'{"build_args": ["K=v\\\\\\u0000"]}'), "NUL character"),
         (w.frame(w.REQUEST, b'{"target": "a\x00"}'), "NUL character"),
+        # An empty value would reach the builder as "--destination=".
+        (w.request(destinations=["reg/a", ""]), "'destinations[1]' is empty"),
+        (w.request(cache_repo=""), "'cache_repo' is empty"),
+        (w.request(platform=""), "'platform' is empty"),
     ]
     for req, text in cases:
         res, _ = exchange(multi, w.preamble() + req)
