@@ -21,11 +21,29 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/*
+ * KANIKO_PUSH_IMAGE as repo2kaniko reads it: set and not empty, it pushes
+ * only when it says 1, t or true (any case; y, yes and on too, as the
+ * repo2docker engine package reads it); anything else means no push.
+ * Unset or empty, r2k's default stands: push.
+ */
 void client_env_defaults(struct client_config *cfg)
 {
+	static const char *const yes[] = {"1", "t", "true", "y", "yes", "on"};
 	const char *v = getenv("KANIKO_PUSH_IMAGE");
-	if (v && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "no") == 0))
-		cfg->push = false;
+	if (!v)
+		return;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	size_t n = strlen(v);
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n'))
+		n--;
+	if (!n)
+		return;
+	cfg->push = false;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strlen(yes[i]) == n && strncasecmp(v, yes[i], n) == 0)
+			cfg->push = true;
 }
 
 /* The registry host of a repository reference ("host:5000/cache" -> "host:5000"). */
