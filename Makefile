@@ -27,9 +27,13 @@ test: build
 sanitize: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DR2K_SANITIZE=ON >/dev/null
 	@cmake --build $(SAN_BUILD) -j $(JOBS)
-	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@rm -rf $(SAN_BUILD)/sanitizer-reports && mkdir -p $(SAN_BUILD)/sanitizer-reports
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/$(SAN_BUILD)/sanitizer-reports/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(SAN_BUILD)/sanitizer-reports/ubsan \
 	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	@# Every process of the suite (clients, runners, builders' helpers) reports into one directory.
+	@if [ -n "$$(ls -A $(SAN_BUILD)/sanitizer-reports)" ]; then \
+	  cat $(SAN_BUILD)/sanitizer-reports/*; echo "make sanitize: sanitizer reports above"; exit 1; fi
 
 # Fuzzing needs clang's libFuzzer; without clang these targets say so and stop.
 $(FUZZ_BUILD)/Makefile: deps

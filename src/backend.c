@@ -134,7 +134,8 @@ static int base_images(const struct build_request *req, const char *ws, const ch
 		return -1;
 	}
 	text[n] = 0;
-	int rc = dockerfile_base_images(text, &req->build_args, images, lerr, sizeof(lerr));
+	int rc = dockerfile_base_images(text, &req->build_args, req->platform, images, lerr,
+	                                sizeof(lerr));
 	free(text);
 	if (rc != 0) {
 		snprintf(err, errlen, "dockerfile '%s': %s", dockerfile, lerr);

@@ -12,6 +12,9 @@
 #include "registry.h"
 #include "roles.h"
 
+/* Retries beyond this would keep a check going for many minutes (backoff doubles). */
+#define CHECK_MAX_RETRIES 10
+
 /* Everything one run of r2k check holds. */
 struct check_run {
 	struct check_config cfg;
@@ -206,6 +209,14 @@ int check_main(int argc, char **argv)
 	}
 	if (validate_kv_files(&cfg->registry_ca_files, "--registry-ca-file"))
 		goto out;
+	if (cfg->timeout <= 0) {
+		fprintf(stderr, "r2k check: --timeout must be more than 0 seconds\n");
+		goto out;
+	}
+	if (cfg->retries > CHECK_MAX_RETRIES) {
+		fprintf(stderr, "r2k check: --retries is at most %d\n", CHECK_MAX_RETRIES);
+		goto out;
+	}
 
 	struct checks_opts o;
 	checks_opts_init(&o);

@@ -41,21 +41,8 @@ static void copy_list(struct strlist *dst, const struct strlist *src)
 /* Split os/arch[/variant]; the host's platform when NULL. */
 static void default_platform(struct checks *c, const char *platform)
 {
-#if defined(__aarch64__)
-	const char *arch = "arm64";
-#elif defined(__arm__)
-	const char *arch = "arm";
-#elif defined(__s390x__)
-	const char *arch = "s390x";
-#elif defined(__powerpc64__)
-	const char *arch = "ppc64le";
-#elif defined(__i386__)
-	const char *arch = "386";
-#else
-	const char *arch = "amd64";
-#endif
 	snprintf(c->os, sizeof(c->os), "linux");
-	snprintf(c->arch, sizeof(c->arch), "%s", arch);
+	snprintf(c->arch, sizeof(c->arch), "%s", dockerfile_host_arch());
 	if (platform && *platform) {
 		char buf[64];
 		snprintf(buf, sizeof(buf), "%s", platform);
@@ -109,6 +96,10 @@ struct checks *checks_new(uv_loop_t *loop, const struct checks_opts *opts,
 	copy_list(&c->ca_files, opts->ca_files);
 	copy_list(&c->skip_verify, opts->skip_verify);
 	c->cache_dir = opts->cache_dir ? strdup(opts->cache_dir) : NULL;
+	/* The CA locations Go programs such as Kaniko take from the environment. */
+	const char *ef = getenv("SSL_CERT_FILE"), *ed = getenv("SSL_CERT_DIR");
+	c->env_ca_file = ef && *ef ? strdup(ef) : NULL;
+	c->env_ca_dir = ed && *ed ? strdup(ed) : NULL;
 	default_platform(c, opts->platform);
 	return c;
 }
@@ -128,15 +119,17 @@ static struct reg *reg_get(struct checks *c, const char *registry, enum registry
 	r->c = c;
 	strcpy(r->host, host);
 	r->cred = registry_find_cred(c->creds, c->ncreds, host);
-	bool https;
+	/*
+	 * go-containerregistry's rule: HTTPS always comes first; a host marked
+	 * insecure or local by its name falls back to plain HTTP when HTTPS
+	 * fails. An explicit scheme is used as it is.
+	 */
+	bool https = true;
 	if (forced != REGISTRY_SCHEME_NONE)
 		https = forced == REGISTRY_SCHEME_HTTPS;
-	else if (registry_in_list(&c->insecure, host) || (r->cred && r->cred->insecure))
-		https = false;
-	else if (registry_lookup_kv(&c->ca_files, host) || registry_in_list(&c->skip_verify, host))
-		https = true;
 	else
-		https = !registry_plain_http_by_default(host);
+		r->probe = registry_in_list(&c->insecure, host) || (r->cred && r->cred->insecure) ||
+		           registry_plain_http_by_default(host);
 	snprintf(r->base, sizeof(r->base), "%s://%s", https ? "https" : "http", host);
 	r->next = c->regs;
 	c->regs = r;
@@ -248,7 +241,10 @@ int checks_add_base_images_from_dockerfile(struct checks *c, const char *dockerf
                                            size_t errlen)
 {
 	struct strlist imgs = {0};
-	int rc = dockerfile_base_images(dockerfile_text, build_args, &imgs, err, errlen);
+	char platform[64];
+	snprintf(platform, sizeof(platform), "%s/%s%s%s", c->os, c->arch, c->variant[0] ? "/" : "",
+	         c->variant);
+	int rc = dockerfile_base_images(dockerfile_text, build_args, platform, &imgs, err, errlen);
 	struct imageref ref;
 	char why[256];
 	for (size_t i = 0; rc == 0 && i < imgs.n; i++) {
@@ -321,9 +317,12 @@ void checks_request(struct job *j, const char *method, const char *url, const ch
 	char host[256];
 	url_host(url, host, sizeof(host));
 	struct creq *r = creq_new(c->http, method, url, checks_on_req, j);
-	creq_set_tls(r, registry_lookup_kv(&c->ca_files, host),
+	const char *ca = registry_lookup_kv(&c->ca_files, host);
+	creq_set_tls(r, ca ? ca : c->env_ca_file, c->env_ca_dir,
 	             registry_in_list(&c->skip_verify, host));
-	creq_set_limits(r, (long)(c->timeout * 1000), c->retries, (long)(c->backoff * 1000));
+	creq_set_limits(r, (long)(c->timeout * 1000), j->once ? 0 : c->retries,
+	                (long)(c->backoff * 1000));
+	j->once = false;
 	if (header)
 		creq_add_header(r, header);
 	/* The registry's Authorization goes only to the registry itself. */
@@ -365,8 +364,9 @@ static void on_http_closed(void *arg)
 		struct job *j = c->jobs;
 		c->jobs = j->next;
 		if (j->authz)
-			memset(j->authz, 0, strlen(j->authz));
+			explicit_bzero(j->authz, strlen(j->authz));
 		free(j->authz);
+		strlist_free(&j->pages);
 		free(j);
 	}
 	while (c->regs) {
@@ -379,6 +379,8 @@ static void on_http_closed(void *arg)
 	strlist_free(&c->ca_files);
 	strlist_free(&c->skip_verify);
 	free(c->cache_dir);
+	free(c->env_ca_file);
+	free(c->env_ca_dir);
 	free(c);
 	if (cb)
 		cb(cb_arg);

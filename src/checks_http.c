@@ -45,7 +45,9 @@ struct creq {
 	char method[8];
 	long timeout_ms, backoff_ms;
 	unsigned retries, attempts;
-	bool in_multi, fail_pending, freed;
+	bool in_multi, fail_pending, freed, truncated;
+	void (*sink)(void *arg, const char *buf, size_t len);
+	void *sink_arg;
 	CURLcode code;
 	char errbuf[CURL_ERROR_SIZE];
 	long status;
@@ -65,6 +67,7 @@ static void dispatch(struct chttp *h, curl_socket_t fd, int flags);
 static void drain(struct chttp *h);
 static void finish(struct creq *r);
 static bool retriable(CURLcode c);
+static bool retriable_status(long st);
 static void on_backoff(uv_timer_t *t);
 static void attempt(struct creq *r);
 static void handle_closed(struct chttp *h);
@@ -226,14 +229,16 @@ static void drain(struct chttp *h)
 		r->code = m->data.result;
 		curl_multi_remove_handle(h->multi, r->easy);
 		r->in_multi = false;
-		bool again = r->code != CURLE_OK && retriable(r->code) && r->attempts <= r->retries;
+		long st = 0;
+		if (r->code == CURLE_OK)
+			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &st);
+		bool again = (r->code == CURLE_OK ? retriable_status(st) : retriable(r->code)) &&
+		             r->attempts <= r->retries;
 		long delay = r->backoff_ms << (r->attempts - 1 > 10 ? 10 : r->attempts - 1);
 		if (log_enabled(LOG_DEBUG)) {
-			long st = 0;
-			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &st);
 			if (r->code == CURLE_OK)
-				log_debug(0, "%s %s: HTTP %ld (attempt %u)", r->method, r->url, st,
-				          r->attempts);
+				log_debug(0, "%s %s: HTTP %ld (attempt %u)%s", r->method, r->url,
+				          st, r->attempts, again ? ", retrying" : "");
 			else
 				log_debug(0, "%s %s: %s (attempt %u)%s", r->method, r->url,
 				          r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code),
@@ -247,12 +252,21 @@ static void drain(struct chttp *h)
 	}
 }
 
-/* Connection-level failures worth another attempt; HTTP answers never are. */
+/* Connection-level failures worth another attempt (a connection cut mid-answer too). */
 static bool retriable(CURLcode c)
 {
 	return c == CURLE_COULDNT_RESOLVE_HOST || c == CURLE_COULDNT_CONNECT ||
 	       c == CURLE_OPERATION_TIMEDOUT || c == CURLE_GOT_NOTHING || c == CURLE_RECV_ERROR ||
-	       c == CURLE_SEND_ERROR;
+	       c == CURLE_SEND_ERROR || c == CURLE_PARTIAL_FILE;
+}
+
+/*
+ * Answers of a proxy or sidecar whose registry is not up yet (go-containerregistry
+ * retries these too); every other HTTP answer is final.
+ */
+static bool retriable_status(long st)
+{
+	return st == 502 || st == 503 || st == 504;
 }
 
 /* Report a finished transfer to its owner. */
@@ -281,6 +295,9 @@ static void attempt(struct creq *r)
 	strlist_free(&r->names);
 	strlist_free(&r->values);
 	r->blen = 0;
+	r->truncated = false;
+	if (r->sink)
+		r->sink(r->sink_arg, NULL, 0);
 	r->status = 0;
 	r->errbuf[0] = '\0';
 	r->attempts++;
@@ -328,6 +345,12 @@ struct creq *creq_new(struct chttp *h, const char *method, const char *url, creq
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "r2k/" R2K_VERSION);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+		/* libcurl drops the Authorization header on the way to another host or port. */
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	}
 	if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(method, "POST")) {
@@ -348,10 +371,12 @@ void creq_add_header(struct creq *r, const char *header)
 	r->hdrs = l;
 }
 
-void creq_set_tls(struct creq *r, const char *ca_file, bool no_verify)
+void creq_set_tls(struct creq *r, const char *ca_file, const char *ca_dir, bool no_verify)
 {
 	if (ca_file)
 		curl_easy_setopt(r->easy, CURLOPT_CAINFO, ca_file);
+	if (ca_dir)
+		curl_easy_setopt(r->easy, CURLOPT_CAPATH, ca_dir);
 	if (no_verify) {
 		curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -363,6 +388,14 @@ void creq_set_limits(struct creq *r, long timeout_ms, unsigned retries, long bac
 	r->timeout_ms = timeout_ms;
 	r->retries = retries;
 	r->backoff_ms = backoff_ms;
+}
+
+void creq_set_sink(struct creq *r, void (*sink)(void *arg, const char *buf, size_t len), void *arg)
+{
+	r->sink = sink;
+	r->sink_arg = arg;
+	if (sink)
+		sink(arg, NULL, 0);
 }
 
 int creq_start(struct creq *r)
@@ -487,13 +520,17 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* Keep up to BODY_MAX bytes of the body. */
+/* Keep up to BODY_MAX bytes of the body; the sink sees all of it. */
 static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 {
 	struct creq *r = arg;
 	size_t len = size * n;
-	if (r->blen + len > BODY_MAX)
+	if (r->sink)
+		r->sink(r->sink_arg, buf, len);
+	if (r->blen + len > BODY_MAX) {
+		r->truncated = true;
 		return len;
+	}
 	if (r->blen + len + 1 > r->bcap) {
 		r->bcap = (r->blen + len + 1) * 2;
 		r->body = realloc(r->body, r->bcap);
@@ -537,6 +574,11 @@ const char *creq_error(const struct creq *r)
 	return r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code);
 }
 
+bool creq_tls_unverified(const struct creq *r)
+{
+	return r->code == CURLE_PEER_FAILED_VERIFICATION;
+}
+
 long creq_status(const struct creq *r)
 {
 	return r->status;
@@ -563,6 +605,11 @@ const char *creq_body(const struct creq *r, size_t *len)
 {
 	*len = r->blen;
 	return r->body ? r->body : "";
+}
+
+bool creq_body_truncated(const struct creq *r)
+{
+	return r->truncated;
 }
 
 unsigned creq_attempts(const struct creq *r)

@@ -29,10 +29,18 @@ void chttp_close(struct chttp *h, void (*close_cb)(void *arg), void *arg);
 struct creq *creq_new(struct chttp *h, const char *method, const char *url, creq_cb cb, void *arg);
 /* Add a request header ("Name: value"). */
 void creq_add_header(struct creq *r, const char *header);
-/* TLS settings: a CA bundle (or NULL) and whether to skip verification. */
-void creq_set_tls(struct creq *r, const char *ca_file, bool no_verify);
+/*
+ * TLS settings: a CA bundle and a CA directory (each NULL: libcurl's
+ * default) and whether to skip verification.
+ */
+void creq_set_tls(struct creq *r, const char *ca_file, const char *ca_dir, bool no_verify);
 /* Per-attempt timeout, retries on connection-level failures, first backoff (doubles). */
 void creq_set_limits(struct creq *r, long timeout_ms, unsigned retries, long backoff_ms);
+/*
+ * Also hand every body byte to sink (bytes past the 1 MiB kept, too); a
+ * call with buf NULL starts over (now, and before each retry).
+ */
+void creq_set_sink(struct creq *r, void (*sink)(void *arg, const char *buf, size_t len), void *arg);
 /* Start; the callback is never called synchronously. Returns 0 or -1. */
 int creq_start(struct creq *r);
 /* Cancel if running (no callback) and free; memory goes after its timer closes. */
@@ -41,6 +49,8 @@ void creq_free(struct creq *r);
 /* After the callback: the failure class, curl's reason, the HTTP status. */
 enum creq_fail creq_failure(const struct creq *r);
 const char *creq_error(const struct creq *r);
+/* Whether the server spoke TLS but its certificate could not be verified. */
+bool creq_tls_unverified(const struct creq *r);
 long creq_status(const struct creq *r);
 /* The last value of a response header (case-insensitive name), or NULL. */
 const char *creq_header(const struct creq *r, const char *name);
@@ -48,6 +58,8 @@ const char *creq_header(const struct creq *r, const char *name);
 const char *creq_header_n(const struct creq *r, const char *name, size_t i);
 /* The response body (NUL-terminated, at most 1 MiB kept) and its length. */
 const char *creq_body(const struct creq *r, size_t *len);
+/* Whether the body was longer than what creq_body keeps. */
+bool creq_body_truncated(const struct creq *r);
 /* Attempts made (1 + retries used). */
 unsigned creq_attempts(const struct creq *r);
 const char *creq_url(const struct creq *r);

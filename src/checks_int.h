@@ -6,6 +6,7 @@
 
 #include "checks.h"
 #include "checks_http.h"
+#include "msg_registry.h"
 
 enum reg_state { REG_PENDING, REG_UP, REG_DOWN };
 
@@ -15,6 +16,11 @@ struct reg {
 	char host[256]; /* host[:port] */
 	char base[300]; /* scheme://host[:port] */
 	const struct registry_cred *cred;
+	bool probe;   /* HTTPS first, plain HTTP if that fails (go-containerregistry's ping) */
+	bool probing; /* the HTTPS attempt of the probe is out */
+	enum creq_fail probe_fail;
+	bool probe_unverified; /* the HTTPS attempt met a certificate it could not verify */
+	char probe_err[256];
 	enum reg_state state;
 	struct job *waiters; /* jobs started when the reachability result is known */
 	struct reg *next;
@@ -38,10 +44,12 @@ struct job {
 	enum job_phase phase;
 	bool authed;     /* an Authorization was tried after a challenge */
 	bool sent_creds; /* credentials went to the registry or token service */
+	bool once;       /* the next request gets no retries */
 	char *authz;     /* "Authorization: ..." header, or NULL */
 	char url[2048];  /* current main request */
 	long ntags;
-	unsigned pages;
+	struct strlist pages;        /* tags/list URLs read so far */
+	struct msg_tags_stream tags; /* the tags of a page too large to keep */
 	char digest[136];
 	struct creq *req; /* in flight, or NULL */
 	bool done;
@@ -60,6 +68,7 @@ struct checks {
 	size_t ncreds;
 	struct strlist insecure, ca_files, skip_verify;
 	char *cache_dir;
+	char *env_ca_file, *env_ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
 	char os[16], arch[16], variant[16];
 	struct reg *regs;
 	struct job *jobs;

@@ -1,4 +1,5 @@
 /* checks_jobs.c: the request flow of each check: ping, auth dance, push, tags, manifests. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +19,21 @@
 	"Accept: application/vnd.oci.image.index.v1+json, "                                        \
 	"application/vnd.docker.distribution.manifest.list.v2+json"
 #define MAX_PAGES 1000
+#define STR_(x)   #x
+#define STR(x)    STR_(x)
 
 static void start_main(struct job *j);
+static void tags_sink(void *arg, const char *buf, size_t len);
 static const char *fail_status(enum creq_fail f);
 static void parse_challenges(const struct creq *r, struct wwwauth *wa);
 static bool auth_after_401(struct job *j, const struct creq *r, const char *scope);
-static void token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope);
+static bool url_append(char *url, size_t len, size_t *n, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static bool token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope);
+static void bad_realm(struct job *j, const char *kind, const struct wwwauth_challenge *ch);
 static void pct_encode(const char *s, char *out, size_t len);
 static void set_authz(struct job *j, const char *scheme, const char *value);
+static void probe_fall_back(struct job *j, const struct creq *r);
 static void registry_ping_done(struct job *j, const struct creq *r);
 static void registry_auth_after_ping(struct job *j, const struct creq *r);
 static void registry_token_done(struct job *j, const struct creq *r);
@@ -40,6 +48,7 @@ static void index_done(struct job *j, const struct creq *r);
 static void cache_dir_result(struct job *j, const char *key, const char *note);
 static bool next_link(const struct creq *r, const char *base, char *out, size_t len);
 static bool insufficient_scope(const struct creq *r);
+static bool page_seen(const struct strlist *pages, const char *url);
 
 /* The result status of a failure below HTTP. */
 static const char *fail_status(enum creq_fail f)
@@ -60,6 +69,8 @@ void checks_job_begin(struct job *j)
 	switch (j->kind) {
 	case JOB_REGISTRY:
 		j->phase = PH_PING;
+		/* The HTTPS attempt of a probe gets no retries: plain HTTP has them. */
+		j->reg->probing = j->once = j->reg->probe;
 		snprintf(url, sizeof(url), "%s/v2/", j->reg->base);
 		checks_request(j, "GET", url, NULL, false);
 		return;
@@ -85,6 +96,18 @@ static void start_main(struct job *j)
 	j->phase = PH_MAIN;
 	checks_request(j, methods[j->kind], j->url, j->kind == JOB_IMAGE ? ACCEPT_MANIFESTS : NULL,
 	               true);
+	if (j->kind == JOB_CACHE && j->req)
+		creq_set_sink(j->req, tags_sink, j);
+}
+
+/* The bytes of a tags/list page, counted as they arrive (NULL: a new attempt). */
+static void tags_sink(void *arg, const char *buf, size_t len)
+{
+	struct job *j = arg;
+	if (!buf)
+		msg_tags_stream_reset(&j->tags);
+	else
+		msg_tags_stream_feed(&j->tags, buf, len);
 }
 
 void checks_on_req(struct creq *r, void *arg)
@@ -124,7 +147,7 @@ static void set_authz(struct job *j, const char *scheme, const char *value)
 {
 	size_t n = strlen(scheme) + strlen(value) + 24;
 	if (j->authz)
-		memset(j->authz, 0, strlen(j->authz));
+		explicit_bzero(j->authz, strlen(j->authz));
 	free(j->authz);
 	j->authz = malloc(n);
 	if (!j->authz)
@@ -151,22 +174,44 @@ static void pct_encode(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* Ask the Bearer challenge's realm for a token; credentials go only there. */
-static void token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope)
+/* Append printf output at *n in url (len bytes); false once it no longer fits. */
+static bool url_append(char *url, size_t len, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int k = *n < len ? vsnprintf(url + *n, len - *n, fmt, ap) : -1;
+	va_end(ap);
+	if (k < 0 || (size_t)k >= len - *n)
+		return false;
+	*n += (size_t)k;
+	return true;
+}
+
+/*
+ * Ask the Bearer challenge's realm for a token; credentials go only there.
+ * Returns false (nothing sent) when the realm is no http(s) URL or the
+ * token URL would be too long.
+ */
+static bool token_request(struct job *j, const struct wwwauth_challenge *ch, const char *scope)
 {
 	const char *realm = wwwauth_param(ch, "realm"), *service = wwwauth_param(ch, "service");
 	char url[2048], esc[768];
-	int n = snprintf(url, sizeof(url), "%s", realm);
+	size_t n = 0;
+	if (registry_given_scheme(realm) == REGISTRY_SCHEME_NONE)
+		return false;
+	bool fits = url_append(url, sizeof(url), &n, "%s", realm);
 	char sep = strchr(realm, '?') ? '&' : '?';
-	if (service) {
+	if (fits && service) {
 		pct_encode(service, esc, sizeof(esc));
-		n += snprintf(url + n, sizeof(url) - (size_t)n, "%cservice=%s", sep, esc);
+		fits = url_append(url, sizeof(url), &n, "%cservice=%s", sep, esc);
 		sep = '&';
 	}
-	if (scope && (size_t)n < sizeof(url)) {
+	if (fits && scope) {
 		pct_encode(scope, esc, sizeof(esc));
-		snprintf(url + n, sizeof(url) - (size_t)n, "%cscope=%s", sep, esc);
+		fits = url_append(url, sizeof(url), &n, "%cscope=%s", sep, esc);
 	}
+	if (!fits)
+		return false;
 	char *basic = j->reg->cred ? registry_cred_basic(j->reg->cred) : NULL;
 	char *hdr = NULL;
 	if (basic) {
@@ -175,15 +220,26 @@ static void token_request(struct job *j, const struct wwwauth_challenge *ch, con
 		if (!hdr)
 			abort();
 		snprintf(hdr, hn, "Authorization: Basic %s", basic);
-		memset(basic, 0, strlen(basic));
+		explicit_bzero(basic, strlen(basic));
 		free(basic);
 		j->sent_creds = true;
 	}
 	j->phase = PH_TOKEN;
 	checks_request(j, "GET", url, hdr, false);
 	if (hdr)
-		memset(hdr, 0, strlen(hdr));
+		explicit_bzero(hdr, strlen(hdr));
 	free(hdr);
+	return true;
+}
+
+/* The realm of a Bearer challenge that token_request cannot use, as a failed result. */
+static void bad_realm(struct job *j, const char *kind, const struct wwwauth_challenge *ch)
+{
+	checks_emit(j, kind, "http_error", false,
+	            "Bearer challenge's realm is no http(s) URL or too long: '%.80s%s'",
+	            wwwauth_param(ch, "realm"),
+	            strlen(wwwauth_param(ch, "realm")) > 80 ? "..." : "");
+	checks_job_done(j);
 }
 
 /*
@@ -201,12 +257,13 @@ static bool auth_after_401(struct job *j, const struct creq *r, const char *scop
 	bool sent = false;
 	j->authed = true;
 	if (bearer && wwwauth_param(bearer, "realm")) {
-		token_request(j, bearer, scope);
+		if (!token_request(j, bearer, scope))
+			bad_realm(j, j->result_kind, bearer);
 		sent = true;
 	} else if (basic && j->reg->cred) {
 		char *b = registry_cred_basic(j->reg->cred);
 		set_authz(j, "Basic", b);
-		memset(b, 0, strlen(b));
+		explicit_bzero(b, strlen(b));
 		free(b);
 		j->sent_creds = true;
 		start_main(j);
@@ -216,25 +273,55 @@ static bool auth_after_401(struct job *j, const struct creq *r, const char *scop
 	return sent;
 }
 
+/* The HTTPS attempt of a probe failed below HTTP: note why and try plain HTTP. */
+static void probe_fall_back(struct job *j, const struct creq *r)
+{
+	struct reg *g = j->reg;
+	char url[2048];
+	g->probe_fail = creq_failure(r);
+	g->probe_unverified = creq_tls_unverified(r);
+	snprintf(g->probe_err, sizeof(g->probe_err), "%s", creq_error(r));
+	snprintf(g->base, sizeof(g->base), "http://%s", g->host);
+	snprintf(url, sizeof(url), "%s/v2/", g->base);
+	checks_request(j, "GET", url, NULL, false);
+}
+
 /* GET /v2/ answered: reachability, then authentication. */
 static void registry_ping_done(struct job *j, const struct creq *r)
 {
 	enum creq_fail f = creq_failure(r);
 	long st = creq_status(r);
 	const char *ver = creq_header(r, "Docker-Distribution-Api-Version");
+	struct reg *g = j->reg;
+	if (g->probing) {
+		g->probing = false;
+		if (f != CREQ_OK) {
+			probe_fall_back(j, r);
+			return;
+		}
+	}
+	bool fell_back = g->probe_err[0] != '\0';
 	if (f != CREQ_OK) {
-		checks_emit(j, "reachability", fail_status(f), false, "%s/v2/: %s (%u attempt%s)",
-		            j->reg->base, creq_error(r), creq_attempts(r),
-		            creq_attempts(r) == 1 ? "" : "s");
-		checks_reg_resolved(j->reg, false);
+		bool other = fell_back && g->probe_fail != f;
+		checks_emit(j, "reachability", fail_status(f), false,
+		            "%s/v2/: %s (%u attempt%s)%s%s", g->base, creq_error(r),
+		            creq_attempts(r), creq_attempts(r) == 1 ? "" : "s",
+		            other ? "; HTTPS before: " : "", other ? g->probe_err : "");
+		checks_reg_resolved(g, false);
 		checks_job_done(j);
 		return;
 	}
 	if (st != 200 && !(st == 401 && ver)) {
-		checks_emit(j, "reachability", "http_error", false,
-		            "GET %s/v2/ answered HTTP %ld%s", j->reg->base, st,
-		            st == 401 ? " without Docker-Distribution-Api-Version" : "");
-		checks_reg_resolved(j->reg, false);
+		if (fell_back && g->probe_unverified)
+			/* A TLS registry whose certificate is not trusted: that is the fault. */
+			checks_emit(j, "reachability", "tls", false,
+			            "https://%s/v2/: %s; plain HTTP answered HTTP %ld", g->host,
+			            g->probe_err, st);
+		else
+			checks_emit(j, "reachability", "http_error", false,
+			            "GET %s/v2/ answered HTTP %ld%s", g->base, st,
+			            st == 401 ? " without Docker-Distribution-Api-Version" : "");
+		checks_reg_resolved(g, false);
 		checks_job_done(j);
 		return;
 	}
@@ -259,11 +346,12 @@ static void registry_auth_after_ping(struct job *j, const struct creq *r)
 	const struct wwwauth_challenge *basic = wwwauth_find(&wa, "Basic");
 	j->authed = true;
 	if (bearer && wwwauth_param(bearer, "realm")) {
-		token_request(j, bearer, wwwauth_param(bearer, "scope"));
+		if (!token_request(j, bearer, wwwauth_param(bearer, "scope")))
+			bad_realm(j, "auth", bearer);
 	} else if (basic && j->reg->cred) {
 		char *b = registry_cred_basic(j->reg->cred);
 		set_authz(j, "Basic", b);
-		memset(b, 0, strlen(b));
+		explicit_bzero(b, strlen(b));
 		free(b);
 		j->sent_creds = true;
 		j->phase = PH_MAIN;
@@ -309,7 +397,7 @@ static void registry_token_done(struct job *j, const struct creq *r)
 			checks_request(j, "GET", url, NULL, true);
 		}
 		if (tok)
-			memset(tok, 0, strlen(tok));
+			explicit_bzero(tok, strlen(tok));
 		bool more = tok && j->sent_creds;
 		free(tok);
 		if (more)
@@ -357,7 +445,7 @@ static void repo_token_done(struct job *j, const struct creq *r)
 	char *tok = f == CREQ_OK && st == 200 ? msg_token_decode(body, len) : NULL;
 	if (tok) {
 		set_authz(j, "Bearer", tok);
-		memset(tok, 0, strlen(tok));
+		explicit_bzero(tok, strlen(tok));
 		free(tok);
 		start_main(j);
 		return;
@@ -490,6 +578,15 @@ static bool next_link(const struct creq *r, const char *base, char *out, size_t 
 	return false;
 }
 
+/* Whether url is one of the pages already read. */
+static bool page_seen(const struct strlist *pages, const char *url)
+{
+	for (size_t i = 0; i < pages->n; i++)
+		if (!strcmp(pages->v[i], url))
+			return true;
+	return false;
+}
+
 /* A tags/list page answered: count, follow the next page, then warm or cold. */
 static void cache_done(struct job *j, const struct creq *r)
 {
@@ -497,7 +594,9 @@ static void cache_done(struct job *j, const struct creq *r)
 	size_t len;
 	const char *body = creq_body(r, &len);
 	if (st == 200) {
-		long n = msg_tags_count(body, len);
+		/* A list past the 1 MiB kept (a busy Kaniko cache) is counted as it streamed. */
+		long n = creq_body_truncated(r) ? msg_tags_stream_count(&j->tags)
+		                                : msg_tags_count(body, len);
 		if (n < 0) {
 			checks_emit(j, "cache", "http_error", false,
 			            "tags/list answer is not a tag list");
@@ -505,11 +604,22 @@ static void cache_done(struct job *j, const struct creq *r)
 			return;
 		}
 		j->ntags += n;
-		if (++j->pages < MAX_PAGES && next_link(r, j->reg->base, j->url, sizeof(j->url))) {
-			start_main(j);
-			return;
+		strlist_push(&j->pages, j->url);
+		char next[sizeof(j->url)];
+		const char *stop = "";
+		if (next_link(r, j->reg->base, next, sizeof(next))) {
+			if (page_seen(&j->pages, next)) {
+				stop = " (the next page link points back to a page already read)";
+			} else if (j->pages.n >= MAX_PAGES) {
+				stop = " (stopped after " STR(MAX_PAGES) " pages)";
+			} else {
+				snprintf(j->url, sizeof(j->url), "%s", next);
+				start_main(j);
+				return;
+			}
 		}
-		checks_emit(j, "cache", j->ntags > 0 ? "warm" : "cold", true, "%ld tags", j->ntags);
+		checks_emit(j, "cache", j->ntags > 0 ? "warm" : "cold", true, "%ld tags%s",
+		            j->ntags, stop);
 	} else if (st == 404) {
 		checks_emit(j, "cache", "cold", true, "%s",
 		            strstr(body, "NAME_UNKNOWN")

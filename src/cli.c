@@ -79,8 +79,8 @@ static const struct opt check_opts[] = {
 	{"platform", 0, OPT_STRING, KO(platform), "PLATFORM", "platform for image indexes with --cache-dir (default the host's)", 0},
 	{"push", 0, OPT_BOOL, KO(push), NULL, "also check that pushing to image references is allowed", 0},
 	{"registry-ca-file", 0, OPT_LIST, KO(registry_ca_files), "HOST=FILE", "CA bundle for one registry", 0},
-	{"registry-credentials", 0, OPT_LIST, KO(registry_credentials), "K=V", "registry credential field: registry, username, password or auth", 0},
-	{"retries", 0, OPT_UINT, KO(retries), "N", "retries after refused, timed out or unresolved connections (default 3)", 0},
+	{"registry-credentials", 0, OPT_LIST, KO(registry_credentials), "K=V", "registry credential field: registry, username, password, auth or insecure", 0},
+	{"retries", 0, OPT_UINT, KO(retries), "N", "retries after failed connections and 502, 503, 504 answers (default 3)", 0},
 	{"skip-tls-verify-registry", 0, OPT_LIST, KO(skip_tls_verify), "HOST", "do not verify this registry's certificate", 0},
 	{"timeout", 0, OPT_SECONDS, KO(timeout), "SECONDS", "timeout of one request attempt (default 10)", 0},
 	{"verbose", 'v', OPT_BOOL, KO(verbose), NULL, "debug messages", 0},
@@ -117,9 +117,11 @@ const struct opt_cmd cli_check_cmd = {
         "cache warmth and base images. TARGET is a registry host or image reference.",
         check_opts,
         offsetof(struct check_config, targets),
-        "A TARGET is a registry when it has a scheme (https:// forces TLS), ends\n"
-        "with '/', or its host has a '.' or is localhost; otherwise an image.\n"
-        "Exit status: 0 when every check passed, 1 when one failed, 2 for usage errors.\n",
+        "A TARGET is a registry when it has a scheme (https:// or http:// forces it),\n"
+        "ends with '/', or is a host with a '.', localhost or an [IPv6] address;\n"
+        "otherwise an image (busybox: registry-1.docker.io/library/busybox:latest).\n"
+        "Exit status: 0 when every check passed, 1 when one failed, 2 for usage\n"
+        "errors, 70 when libcurl cannot start.\n",
 };
 
 void cli_client_defaults(struct client_config *c)

@@ -382,7 +382,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	if (rc == 0)
 		rc = peer_send(c->peer, R2K_FRAME_REQUEST, json, jl);
 	/* The request holds credentials: wipe the encoded copy. */
-	memset(json, 0, jl);
+	explicit_bzero(json, jl);
 	free(json);
 	if (rc < 0) {
 		client_end(c, R2K_EXIT_CONNECT, 0, "CONNECT", "cannot send to runner %s: %s",

@@ -79,15 +79,7 @@ static int finish_cred(struct registry_cred *c, const char *opt, size_t nentry,
 		msg_request_add_cred(r, c);
 		rc = 0;
 	}
-	if (c->password)
-		memset(c->password, 0, strlen(c->password));
-	if (c->auth)
-		memset(c->auth, 0, strlen(c->auth));
-	free(c->registry);
-	free(c->username);
-	free(c->password);
-	free(c->auth);
-	memset(c, 0, sizeof(*c));
+	msg_cred_clear(c);
 	return rc;
 }
 
@@ -172,14 +164,7 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 	return 0;
 bad:
 	/* Wipe and free what was collected; the entry is not added. */
-	if (c.password)
-		memset(c.password, 0, strlen(c.password));
-	if (c.auth)
-		memset(c.auth, 0, strlen(c.auth));
-	free(c.registry);
-	free(c.username);
-	free(c.password);
-	free(c.auth);
+	msg_cred_clear(&c);
 	return -1;
 }
 

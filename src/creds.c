@@ -17,7 +17,6 @@
 
 static bool key_char_ok(char c);
 static char *b64(const char *a, const char *b);
-static void wipe(void *p, size_t n);
 
 /* Characters allowed in a host[:port] key (IPv6 literals included): nothing to escape in JSON. */
 static bool key_char_ok(char c)
@@ -38,14 +37,6 @@ int creds_registry_key(const char *registry, char *out, size_t outlen)
 	return 0;
 }
 
-/* Overwrite secret bytes so that freed memory does not keep them. */
-static void wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-	while (n--)
-		*v++ = 0;
-}
-
 /* base64(a ":" b) on one line, malloc'd; NULL on out of memory. */
 static char *b64(const char *a, const char *b)
 {
@@ -61,7 +52,7 @@ static char *b64(const char *a, const char *b)
 	raw[la] = ':';
 	memcpy(raw + la + 1, b, lb);
 	EVP_EncodeBlock((unsigned char *)enc, raw, (int)n);
-	wipe(raw, n);
+	explicit_bzero(raw, n);
 	free(raw);
 	return enc;
 }
@@ -70,7 +61,7 @@ void creds_free_text(char *text)
 {
 	if (!text)
 		return;
-	wipe(text, strlen(text));
+	explicit_bzero(text, strlen(text));
 	free(text);
 }
 

@@ -20,6 +20,14 @@ struct vars {
 	size_t n;
 };
 
+/* A here-document whose body lines are still to be skipped. */
+struct heredoc {
+	char word[64]; /* the line that ends it */
+	bool strip;    /* <<-: leading tabs do not count */
+};
+
+#define MAX_HEREDOCS 8
+
 struct parser {
 	const char *text;
 	char escape;
@@ -41,6 +49,11 @@ static int do_arg(struct parser *ps, const char *args);
 static int do_from(struct parser *ps, const char *args, struct strlist *images);
 static int instruction(struct parser *ps, const char *line, bool *seen_from,
                        struct strlist *images);
+static void platform_vars(struct vars *v, const char *platform);
+static bool directive(const char *s, char *escape);
+static bool heredoc_word(const char *w, size_t n, struct heredoc *h);
+static size_t heredocs(const char *line, char escape, struct heredoc *h, size_t max);
+static bool heredoc_end(const struct heredoc *h, const char *line);
 
 /* Append one character. */
 static void sb_putc(struct sbuf *b, char c)
@@ -216,6 +229,9 @@ static int do_arg(struct parser *ps, const char *args)
 			if (be && (size_t)(be - ba) == nl && !strncmp(ba, w, nl))
 				val = be + 1;
 		}
+		if (!val)
+			val = var_get(&ps->vars, w,
+			              nl); /* ARG TARGETARCH keeps the automatic value */
 		if (nl == 0) {
 			snprintf(ps->err, ps->errlen, "line %d: ARG without a name", ps->line);
 			free(sv.p);
@@ -310,7 +326,150 @@ static int instruction(struct parser *ps, const char *line, bool *seen_from, str
 	return 0;
 }
 
-int dockerfile_base_images(const char *text, const struct strlist *build_args,
+const char *dockerfile_host_arch(void)
+{
+#if defined(__aarch64__)
+	return "arm64";
+#elif defined(__arm__)
+	return "arm";
+#elif defined(__s390x__)
+	return "s390x";
+#elif defined(__powerpc64__)
+	return "ppc64le";
+#elif defined(__i386__)
+	return "386";
+#else
+	return "amd64";
+#endif
+}
+
+/* Declare the automatic platform ARGs: TARGET* from platform, BUILD* from the host. */
+static void platform_vars(struct vars *v, const char *platform)
+{
+	char host[32], tp[64];
+	snprintf(host, sizeof(host), "linux/%s", dockerfile_host_arch());
+	var_set(v, "BUILDPLATFORM", 13, host);
+	var_set(v, "BUILDOS", 7, "linux");
+	var_set(v, "BUILDARCH", 9, host + 6);
+	var_set(v, "BUILDVARIANT", 12, "");
+	snprintf(tp, sizeof(tp), "%s", platform ? platform : "");
+	if (!strchr(tp, '/'))
+		snprintf(tp, sizeof(tp), "%s", host);
+	var_set(v, "TARGETPLATFORM", 14, tp);
+	char *arch = strchr(tp, '/');
+	*arch++ = '\0';
+	char *variant = strchr(arch, '/');
+	if (variant)
+		*variant++ = '\0';
+	var_set(v, "TARGETOS", 8, tp);
+	var_set(v, "TARGETARCH", 10, arch);
+	var_set(v, "TARGETVARIANT", 13, variant ? variant : "");
+}
+
+/*
+ * Whether s is a parser directive line ("# key=value" with key syntax,
+ * escape or check, in any case); an escape directive's character goes to
+ * *escape.
+ */
+static bool directive(const char *s, char *escape)
+{
+	if (*s++ != '#')
+		return false;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	const char *k = s;
+	while (isalnum((unsigned char)*s))
+		s++;
+	size_t kl = (size_t)(s - k);
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (kl == 0 || !isalpha((unsigned char)*k) || *s++ != '=')
+		return false;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!*s)
+		return false;
+	if (kl == 6 && !strncasecmp(k, "escape", 6)) {
+		if ((*s == '\\' || *s == '`') && !s[1])
+			*escape = *s;
+		return true;
+	}
+	return (kl == 6 && !strncasecmp(k, "syntax", 6)) ||
+	       (kl == 5 && !strncasecmp(k, "check", 5));
+}
+
+/* Parse one word of a RUN, COPY or ADD line as a here-document opener (<<EOF, <<-"EOF", 3<<'EOF').
+ */
+static bool heredoc_word(const char *w, size_t n, struct heredoc *h)
+{
+	const char *q = w, *e = w + n;
+	while (q < e && isdigit((unsigned char)*q))
+		q++;
+	if (e - q < 3 || q[0] != '<' || q[1] != '<')
+		return false;
+	q += 2;
+	h->strip = *q == '-';
+	if (h->strip)
+		q++;
+	if (e - q >= 2 && (*q == '"' || *q == '\'') && e[-1] == *q) {
+		q++;
+		e--;
+	}
+	if (e <= q || (size_t)(e - q) >= sizeof(h->word))
+		return false;
+	for (const char *c = q; c < e; c++)
+		if (*c == '<' || *c == '"' || *c == '\'')
+			return false;
+	memcpy(h->word, q, (size_t)(e - q));
+	h->word[e - q] = '\0';
+	return true;
+}
+
+/*
+ * The here-documents a RUN, COPY or ADD line opens, in order: words (split
+ * at whitespace outside quotes) that start with <<. Returns how many went to h.
+ */
+static size_t heredocs(const char *line, char escape, struct heredoc *h, size_t max)
+{
+	const char *p = line;
+	while (isspace((unsigned char)*p))
+		p++;
+	const char *kw = p;
+	while (*p && !isspace((unsigned char)*p))
+		p++;
+	size_t kl = (size_t)(p - kw), n = 0;
+	if (!((kl == 3 && (!strncasecmp(kw, "RUN", 3) || !strncasecmp(kw, "ADD", 3))) ||
+	      (kl == 4 && !strncasecmp(kw, "COPY", 4))))
+		return 0;
+	while (*p && n < max) {
+		while (isspace((unsigned char)*p))
+			p++;
+		const char *w = p;
+		char quote = 0;
+		for (; *p && (quote || !isspace((unsigned char)*p)); p++) {
+			if (*p == escape && p[1] && quote != '\'')
+				p++;
+			else if (quote && *p == quote)
+				quote = 0;
+			else if (!quote && (*p == '"' || *p == '\''))
+				quote = *p;
+		}
+		if (p > w && heredoc_word(w, (size_t)(p - w), &h[n]))
+			n++;
+	}
+	return n;
+}
+
+/* Whether line ends here-document h. */
+static bool heredoc_end(const struct heredoc *h, const char *line)
+{
+	if (h->strip)
+		while (*line == '\t')
+			line++;
+	return !strcmp(line, h->word);
+}
+
+int dockerfile_base_images(const char *text, const struct strlist *build_args, const char *platform,
                            struct strlist *images, char *err, size_t errlen)
 {
 	struct parser ps = {.text = text,
@@ -319,9 +478,14 @@ int dockerfile_base_images(const char *text, const struct strlist *build_args,
 	                    .err = err,
 	                    .errlen = errlen};
 	struct sbuf logical = {0};
+	struct heredoc hd[MAX_HEREDOCS];
+	size_t nhd = 0, ihd = 0;
 	bool directives = true, seen_from = false, cont = false;
 	int lineno = 0, rc = 0;
 	const char *p = text;
+	if (!strncmp(p, "\xef\xbb\xbf", 3))
+		p += 3; /* a UTF-8 byte order mark */
+	platform_vars(&ps.vars, platform);
 	while (*p && rc == 0) {
 		const char *eol = strchr(p, '\n');
 		size_t n = eol ? (size_t)(eol - p) : strlen(p);
@@ -331,19 +495,19 @@ int dockerfile_base_images(const char *text, const struct strlist *build_args,
 		size_t ln = strlen(line);
 		while (ln && (line[ln - 1] == '\r' || isspace((unsigned char)line[ln - 1])))
 			line[--ln] = '\0';
+		if (ihd < nhd) {
+			/* A here-document's body: neither instructions nor comments. */
+			if (heredoc_end(&hd[ihd], line))
+				ihd++;
+			free(line);
+			continue;
+		}
 		const char *s = line;
 		while (isspace((unsigned char)*s))
 			s++;
-		if (directives && *s == '#') {
-			char key[16];
-			char val[8];
-			if (sscanf(s, "# %15[a-zA-Z] = %7s", key, val) == 2 &&
-			    !strcasecmp(key, "escape") && (val[0] == '\\' || val[0] == '`') &&
-			    !val[1]) {
-				ps.escape = val[0];
-				free(line);
-				continue;
-			}
+		if (directives && directive(s, &ps.escape)) {
+			free(line);
+			continue;
 		}
 		directives = false;
 		if (*s == '#' || (!*s && cont)) {
@@ -360,6 +524,8 @@ int dockerfile_base_images(const char *text, const struct strlist *build_args,
 		cont = more;
 		if (!cont && logical.n) {
 			rc = instruction(&ps, logical.p, &seen_from, images);
+			nhd = heredocs(logical.p, ps.escape, hd, MAX_HEREDOCS);
+			ihd = 0;
 			logical.n = 0;
 		}
 	}

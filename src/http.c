@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -11,10 +12,10 @@
 #include "runner.h"
 
 #define HTTP_READ_SIZE       (16u << 10)
-#define HTTP_MAX_HEAD        (16u << 10) /* request line + headers; more is answered with 431 */
-#define HTTP_MAX_URL         2048        /* longer targets are answered with 414 */
-#define HTTP_MAX_BODY        (64u << 10) /* request bodies are read and dropped up to this */
-#define HTTP_MAX_QUEUED      (1u << 20)  /* stop reading while this much output is unsent */
+#define HTTP_MAX_HEAD        (16u << 10)  /* request line + headers; more is answered with 431 */
+#define HTTP_MAX_URL         2048         /* longer targets are answered with 414 */
+#define HTTP_MAX_BODY        (64u << 10)  /* request bodies are read and dropped up to this */
+#define HTTP_MAX_QUEUED      (256u << 10) /* parse no further while this much output is unsent */
 #define HTTP_LINGER_MS       2000 /* after the last response, drain input this long at most */
 #define HTTP_HEADER_OVERHEAD 4    /* ": " and CRLF of each header line, counted in the cap */
 
@@ -29,14 +30,25 @@ struct http_conn {
 	size_t head_bytes; /* of the current request's line and headers */
 	size_t body_bytes;
 	size_t url_len;
-	int refuse; /* status to answer when a callback stops the parser */
+	size_t unsent; /* bytes of responses whose write has not completed */
+	int refuse;    /* status to answer when a callback stops the parser */
+	/* Obsolete line folding shows as a header value span that does not start where the
+	 * value's last one ended, or, for a value's first span, right after a line end. */
+	const char *buf;      /* the input being parsed */
+	const char *val_next; /* where the current value would continue */
+	bool val_first;       /* no span of the current header value seen yet */
+	bool val_at_end;      /* the last buffer ended inside a value span */
+	char tail;            /* last byte of the last buffer that is not SP or HT */
 	bool reading;
 	bool paused;    /* reading stopped for backpressure */
+	bool held;      /* parser paused between requests for backpressure; rest in held_buf */
 	bool closing;   /* no more requests: flush, shut down, drain, close */
 	bool shut;      /* uv_shutdown requested */
 	bool shut_done; /* our FIN is out */
 	bool got_eof;   /* the client's FIN arrived */
 	bool closed;    /* uv_close requested */
+	char *held_buf; /* input after the request the parser paused behind (malloc'd) */
+	size_t held_len;
 	char url[HTTP_MAX_URL + 1];
 	char rbuf[HTTP_READ_SIZE];
 };
@@ -52,6 +64,9 @@ struct http_write {
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t len);
 static int on_head_data(llhttp_t *p, const char *at, size_t len);
+static int on_header_field(llhttp_t *p, const char *at, size_t len);
+static int on_header_value(llhttp_t *p, const char *at, size_t len);
+static int refuse(llhttp_t *p, int status, const char *why);
 static int on_header_field_complete(llhttp_t *p);
 static int on_body(llhttp_t *p, const char *at, size_t len);
 static int on_message_complete(llhttp_t *p);
@@ -77,8 +92,8 @@ static const llhttp_settings_t settings = {
         .on_url = on_url,
         .on_method = on_head_data,
         .on_version = on_head_data,
-        .on_header_field = on_head_data,
-        .on_header_value = on_head_data,
+        .on_header_field = on_header_field,
+        .on_header_value = on_header_value,
         .on_header_field_complete = on_header_field_complete,
         .on_body = on_body,
         .on_message_complete = on_message_complete,
@@ -98,6 +113,7 @@ void http_start(struct runner *r, uv_stream_t *s, const uint8_t *initial, size_t
 	uv_timer_init(r->loop, &c->timer);
 	c->timer.data = c;
 	c->handles = 2;
+	c->tail = '\n';
 	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
 	c->parser.data = c;
 	runner_conn_add(r, &c->conn, close_now);
@@ -130,32 +146,67 @@ static int on_message_begin(llhttp_t *p)
 	return 0;
 }
 
+/* Stop the parser: the request is answered with status and closed. */
+static int refuse(llhttp_t *p, int status, const char *why)
+{
+	struct http_conn *c = p->data;
+	c->refuse = status;
+	llhttp_set_error_reason(p, why);
+	return HPE_USER;
+}
+
 /* Count request-line and header bytes against the cap. */
 static int on_head_data(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 	c->head_bytes += len;
-	if (c->head_bytes > HTTP_MAX_HEAD) {
-		c->refuse = 431;
-		llhttp_set_error_reason(p, "request header fields too large");
-		return HPE_USER;
-	}
+	if (c->head_bytes > HTTP_MAX_HEAD)
+		return refuse(p, 431, "request header fields too large");
 	return 0;
+}
+
+/* A header name: llhttp lets "Name : value" through for most headers; RFC 9112 does not. */
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	if (memchr(at, ' ', len) || memchr(at, '\t', len))
+		return refuse(p, 400, "whitespace between a header name and its colon");
+	return on_head_data(p, at, len);
 }
 
 static int on_header_field_complete(llhttp_t *p)
 {
+	struct http_conn *c = p->data;
+	c->val_first = true;
 	return on_head_data(p, NULL, HTTP_HEADER_OVERHEAD);
+}
+
+/* A piece of a header value: obsolete line folding is refused (RFC 9112 5.2). */
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	if (len == 0)
+		return 0; /* an empty value's span is placed after its line end */
+	bool fold;
+	if (c->val_first) {
+		const char *k = at;
+		while (k > c->buf && (k[-1] == ' ' || k[-1] == '\t'))
+			k--;
+		fold = (k > c->buf ? k[-1] : c->tail) == '\n';
+		c->val_first = false;
+	} else {
+		fold = at != c->val_next;
+	}
+	if (fold)
+		return refuse(p, 400, "obsolete line folding in a header value");
+	c->val_next = at + len;
+	return on_head_data(p, at, len);
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
-	if (c->url_len + len > HTTP_MAX_URL) {
-		c->refuse = 414;
-		llhttp_set_error_reason(p, "request target too long");
-		return HPE_USER;
-	}
+	if (c->url_len + len > HTTP_MAX_URL)
+		return refuse(p, 414, "request target too long");
 	memcpy(c->url + c->url_len, at, len);
 	c->url_len += len;
 	c->url[c->url_len] = '\0';
@@ -167,17 +218,21 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 	c->body_bytes += len;
-	if (c->body_bytes > HTTP_MAX_BODY) {
-		c->refuse = 413;
-		llhttp_set_error_reason(p, "request body too large");
-		return HPE_USER;
-	}
+	if (c->body_bytes > HTTP_MAX_BODY)
+		return refuse(p, 413, "request body too large");
 	return 0;
 }
 
 static int on_message_complete(llhttp_t *p)
 {
 	struct http_conn *c = p->data;
+	if (llhttp_get_http_major(p) != 1) {
+		/* "GET /path" without a version (HTTP/0.9): not a request this server takes. */
+		static const char why[] = "HTTP/1.0 or HTTP/1.1 requests only\n";
+		respond(c, 400, "text/plain; charset=utf-8", NULL, why, sizeof(why) - 1, false);
+		start_closing(c);
+		return HPE_PAUSED;
+	}
 	/* Upgrades (and CONNECT) are not offered: answer, then close. */
 	bool keep = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p) && !c->r->shutting_down;
 	route(c, keep);
@@ -186,6 +241,12 @@ static int on_message_complete(llhttp_t *p)
 		return HPE_PAUSED; /* the rest of the input is not looked at */
 	}
 	arm_idle(c);
+	if (c->unsent > HTTP_MAX_QUEUED) {
+		/* Pipelined requests whose answers the client does not read: parse no more
+		 * until they are written, so that queued output stays bounded. */
+		c->held = true;
+		return HPE_PAUSED;
+	}
 	return 0;
 }
 
@@ -194,7 +255,28 @@ static void feed(struct http_conn *c, const char *data, size_t n)
 {
 	if (c->closing || n == 0)
 		return;
+	c->buf = data;
+	c->val_next = c->val_at_end ? data : NULL;
 	llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
+	c->val_at_end = c->val_next == data + n;
+	for (size_t i = n; i > 0; i--) {
+		if (data[i - 1] != ' ' && data[i - 1] != '\t') {
+			c->tail = data[i - 1];
+			break;
+		}
+	}
+	if (err == HPE_PAUSED && c->held && !c->closing) {
+		const char *pos = llhttp_get_error_pos(&c->parser);
+		size_t rest = pos && pos >= data && pos <= data + n ? (size_t)(data + n - pos) : 0;
+		if (rest && !(c->held_buf = malloc(rest))) {
+			hard_close(c);
+			return;
+		}
+		if (rest)
+			memcpy(c->held_buf, pos, rest);
+		c->held_len = rest;
+		goto backpressure;
+	}
 	if (err == HPE_OK || err == HPE_PAUSED)
 		goto backpressure;
 	if (err == HPE_PAUSED_UPGRADE) {
@@ -215,7 +297,7 @@ static void feed(struct http_conn *c, const char *data, size_t n)
 	start_closing(c);
 	return;
 backpressure:
-	if (!c->closing && uv_stream_get_write_queue_size(c->stream) > HTTP_MAX_QUEUED) {
+	if (!c->closing && (c->held || c->unsent > HTTP_MAX_QUEUED)) {
 		c->paused = true;
 		if (c->reading) {
 			uv_read_stop(c->stream);
@@ -231,9 +313,15 @@ static void route(struct http_conn *c, bool keep)
 	uint8_t method = llhttp_get_method(&c->parser);
 	bool head = method == HTTP_HEAD;
 	const char *txt = "text/plain; charset=utf-8";
-	size_t plen = strcspn(c->url, "?#");
+	const char *url = c->url;
+	/* The absolute form (http://host/path), which servers must accept too. */
+	if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
+		const char *slash = strchr(strstr(url, "//") + 2, '/');
+		url = slash ? slash : "/";
+	}
+	size_t plen = strcspn(url, "?#");
 	char path[HTTP_MAX_URL + 1];
-	memcpy(path, c->url, plen);
+	memcpy(path, url, plen);
 	path[plen] = '\0';
 
 	static const char *const known[] = {"/healthz", "/readyz", "/metrics", "/version"};
@@ -345,22 +433,37 @@ static void respond(struct http_conn *c, int status, const char *ctype, const ch
 	if (uv_write(&w->req, c->stream, &b, 1, write_cb) != 0) {
 		free(w);
 		hard_close(c);
+		return;
 	}
+	c->unsent += total;
 }
 
 static void write_cb(uv_write_t *req, int status)
 {
 	struct http_write *w = (struct http_write *)req;
 	struct http_conn *c = w->c;
+	c->unsent -= w->len;
 	free(w);
 	if (status < 0) {
 		if (status != UV_ECANCELED)
 			hard_close(c);
 		return;
 	}
-	if (c->paused && !c->closing &&
-	    uv_stream_get_write_queue_size(c->stream) < HTTP_MAX_QUEUED / 2) {
+	if (c->paused && !c->closing && c->unsent < HTTP_MAX_QUEUED / 2) {
 		c->paused = false;
+		if (c->held) {
+			/* Go on with the requests that were already read. */
+			char *held = c->held_buf;
+			size_t len = c->held_len;
+			c->held = false;
+			c->held_buf = NULL;
+			c->held_len = 0;
+			llhttp_resume(&c->parser);
+			feed(c, held, len);
+			free(held);
+			if (c->paused || c->closing)
+				return;
+		}
 		if (uv_read_start(c->stream, alloc_cb, read_cb) == 0)
 			c->reading = true;
 		else
@@ -473,6 +576,8 @@ static void handle_closed(uv_handle_t *h)
 	struct http_conn *c = h->data;
 	if (h == (uv_handle_t *)c->stream)
 		free(h);
-	if (--c->handles == 0)
+	if (--c->handles == 0) {
+		free(c->held_buf);
 		free(c);
+	}
 }

@@ -19,11 +19,14 @@
 #include "proto.h"
 #include "roles.h"
 #include "runner.h"
+#include "sockq.h"
 
-#define LEGACY_MAX_LINE      (1u << 20) /* the JSON line, newline excluded */
+#define LEGACY_MAX_LINE      (1u << 20)  /* the JSON line, newline excluded */
+#define LEGACY_LINES_BUDGET  (64u << 20) /* line buffers of all legacy connections together */
 #define LEGACY_HIGH_WATER    (4u << 20) /* stop reading the builder above this much unsent output */
 #define LEGACY_LOW_WATER     (1u << 20)
-#define LEGACY_STATUS_GAP_MS 20   /* pause before the status line, after the last output */
+#define LEGACY_DRAIN_POLL_MS 5    /* how often to look whether the client has read the output */
+#define LEGACY_STATUS_GAP_MS 100  /* peer not on this host: pause after it acknowledged */
 #define LEGACY_LINGER_MS     5000 /* bound on flushing the last bytes before closing */
 
 extern char **environ;
@@ -41,20 +44,23 @@ struct legacy {
 	char dir[PATH_MAX]; /* per-build directory (DOCKER_CONFIG inside), or "" */
 	char why[256];      /* why the build was cancelled, or "" */
 	uint64_t started_ms;
-	size_t queued;   /* output bytes not yet written */
-	unsigned writes; /* writes in flight */
-	int refs;        /* stream + timer + running job */
-	int status;      /* the build's status once known */
-	char last;       /* last output byte sent */
+	uint64_t drain_ms; /* when the client's unread byte count last changed */
+	long unread;       /* bytes the client had not read at the last look */
+	size_t queued;     /* output bytes not yet written */
+	unsigned writes;   /* writes in flight */
+	int refs;          /* stream + timer + running job */
+	int status;        /* the build's status once known */
+	char last;         /* last output byte sent */
 	bool got_line;
 	bool have_slot;
 	bool reading;
 	bool job_paused;
-	bool status_due; /* builder done: status line goes out once output is flushed */
-	bool finishing;  /* the last write was queued; close after it */
-	bool gone;       /* the client disconnected or a write failed */
-	bool shut;       /* uv_shutdown requested: nothing more is written */
-	bool closed;     /* handles are closing */
+	bool status_due;  /* builder done: status line goes out once output is flushed */
+	bool status_wait; /* output flushed: waiting for the client to read it */
+	bool finishing;   /* the last write was queued; close after it */
+	bool gone;        /* the client disconnected or a write failed */
+	bool shut;        /* uv_shutdown requested: nothing more is written */
+	bool closed;      /* handles are closing */
 };
 
 /* One write: the uv_write_t and the bytes in one allocation. */
@@ -68,9 +74,13 @@ struct lwrite {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void take(struct legacy *l, const char *p, size_t n);
+static bool grow_line(struct legacy *l, size_t cap);
+static void free_line(struct legacy *l);
+static void refuse_busy(struct legacy *l);
 static void got(struct legacy *l, size_t nread);
 static void on_line(struct legacy *l);
 static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen);
+static int make_parent(const char *dir, char *err, size_t errlen);
 static int start_builder(struct legacy *l, char **argv, char *err, size_t errlen);
 static void fail(struct legacy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int send_bytes(struct legacy *l, const void *p, size_t n);
@@ -81,6 +91,7 @@ static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t
 static void on_exited(struct job *j, int how, int value, void *arg);
 static void on_cancel(struct runner_build *b, const char *why);
 static void try_status(struct legacy *l);
+static void drain_cb(uv_timer_t *t);
 static void status_gap_cb(uv_timer_t *t);
 static void timer_cb(uv_timer_t *t);
 static void close_now(struct runner_conn *rc);
@@ -126,26 +137,63 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		buf->len = sizeof(sink);
 		return;
 	}
-	if (l->cap - l->len < 65536 && l->cap < LEGACY_MAX_LINE + 65536) {
-		size_t cap = l->cap ? l->cap * 2 : 65536;
-		char *p = realloc(l->line, cap);
-		if (p) {
-			l->line = p;
-			l->cap = cap;
-		}
+	if (l->cap - l->len < 65536 && l->cap < LEGACY_MAX_LINE + 65536)
+		grow_line(l, l->cap ? l->cap * 2 : 65536);
+	/* No room (out of memory or over the budget): read_cb gets UV_ENOBUFS. */
+	buf->base = l->line ? l->line + l->len : NULL;
+	buf->len = l->line ? l->cap - l->len : 0;
+}
+
+/*
+ * Grow the line buffer to cap bytes, within the budget all legacy connections share
+ * (each may hold up to 1 MiB before its line ends); the old copy is wiped.
+ */
+static bool grow_line(struct legacy *l, size_t cap)
+{
+	size_t *total = &l->r->legacy_line_bytes;
+	if (*total - l->cap + cap > LEGACY_LINES_BUDGET)
+		return false;
+	char *p = malloc(cap);
+	if (!p)
+		return false;
+	if (l->line) {
+		memcpy(p, l->line, l->len);
+		memset(l->line, 0, l->cap);
+		free(l->line);
 	}
-	if (!l->line) {
-		buf->base = NULL;
-		buf->len = 0;
+	*total = *total - l->cap + cap;
+	l->line = p;
+	l->cap = cap;
+	return true;
+}
+
+/* Wipe (it holds credentials) and free the line buffer. */
+static void free_line(struct legacy *l)
+{
+	if (!l->line)
 		return;
-	}
-	buf->base = l->line + l->len;
-	buf->len = l->cap - l->len;
+	memset(l->line, 0, l->cap);
+	free(l->line);
+	l->r->legacy_line_bytes -= l->cap;
+	l->line = NULL;
+	l->len = l->cap = 0;
+}
+
+/* Too many request lines are being received at once: refuse this one. */
+static void refuse_busy(struct legacy *l)
+{
+	l->got_line = true; /* what follows is dropped */
+	uv_timer_stop(&l->timer);
+	fail(l, "runner is busy receiving other requests; try again later");
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct legacy *l = s->data;
+	if (nread == UV_ENOBUFS && !l->got_line && !l->closed) {
+		refuse_busy(l);
+		return;
+	}
 	if (nread < 0) {
 		/* The old clients read until we close: their end means they are gone. */
 		l->gone = true;
@@ -168,15 +216,9 @@ static void take(struct legacy *l, const char *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (l->cap - l->len < n) {
-		size_t cap = l->len + n + 65536;
-		char *nb = realloc(l->line, cap);
-		if (!nb) {
-			drop(l);
-			return;
-		}
-		l->line = nb;
-		l->cap = cap;
+	if (l->cap - l->len < n && !grow_line(l, l->len + n + 65536)) {
+		refuse_busy(l);
+		return;
 	}
 	memcpy(l->line + l->len, p, n);
 	got(l, n);
@@ -205,10 +247,7 @@ static void on_line(struct legacy *l)
 	struct legacy_request req;
 	char err[512];
 	int rc = msg_legacy_decode(l->line, l->len, &req, err, sizeof(err));
-	memset(l->line, 0, l->cap); /* it held credentials */
-	free(l->line);
-	l->line = NULL;
-	l->len = l->cap = 0;
+	free_line(l);
 	if (rc) {
 		fail(l, "%s", err);
 		return;
@@ -216,6 +255,30 @@ static void on_line(struct legacy *l)
 	if (prepare(l, &req, err, sizeof(err)) != 0)
 		fail(l, "%s", err);
 	msg_legacy_free(&req);
+}
+
+/* Create dir and its missing ancestors (dir itself 0700), as r2k builds do. */
+static int make_parent(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path)) {
+		snprintf(err, errlen, "workspace path too long");
+		return -1;
+	}
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, c ? 0755 : 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create workspace %.300s: %s", path,
+			         strerror(errno));
+			return -1;
+		}
+		*p = c;
+		if (!c)
+			return 0;
+	}
 }
 
 /* Check the command, take a slot, write the credentials and run. */
@@ -226,6 +289,14 @@ static int prepare(struct legacy *l, struct legacy_request *req, char *err, size
 	if (legacy_argv_check(cfg->executor, cfg->shared_workspace, &req->command, &argv, err,
 	                      errlen) != 0)
 		return -1;
+	/* A bad entry is the client's mistake: refuse it before it takes a slot (and so
+	 * ends a single-shot runner). */
+	char *text = creds_render(req->creds, req->ncreds, err, errlen);
+	if (!text) {
+		legacy_argv_free(argv);
+		return -1;
+	}
+	creds_free_text(text);
 	char why[256];
 	int rc = runner_build_acquire(l->r, &l->build, l->conn.id, on_cancel, why, sizeof(why));
 	if (rc) {
@@ -235,9 +306,7 @@ static int prepare(struct legacy *l, struct legacy_request *req, char *err, size
 	}
 	l->have_slot = true;
 	l->started_ms = uv_now(l->r->loop);
-	if (mkdir(cfg->workspace, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create workspace %s: %s", cfg->workspace,
-		         strerror(errno));
+	if (make_parent(cfg->workspace, err, errlen) != 0) {
 		legacy_argv_free(argv);
 		return -1;
 	}
@@ -311,6 +380,7 @@ static void fail(struct legacy *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	free_line(l); /* no longer needed, and it counts against the budget */
 	log_info(l->conn.id, "legacy build failed: %s", msg);
 	if (l->gone || l->closed || l->finishing) {
 		drop(l);
@@ -432,7 +502,7 @@ static void on_exited(struct job *j, int how, int value, void *arg)
 	unref(l);
 }
 
-/* Once every output byte is written, wait a moment, then send the status line. */
+/* Once every output byte is written, wait for the client to read it, then send the status line. */
 static void try_status(struct legacy *l)
 {
 	if (l->finishing && l->writes == 0 && !l->shut && !l->closed) {
@@ -448,16 +518,55 @@ static void try_status(struct legacy *l)
 	}
 	if (!l->status_due || l->writes > 0 || l->gone)
 		return;
+	if (l->last != '\n') {
+		send_bytes(l, "\n", 1); /* back here from its write callback */
+		return;
+	}
 	l->status_due = false;
-	if (l->last != '\n')
-		send_bytes(l, "\n", 1);
-	/* A separate read for the status line: old clients compare the last chunk they read. */
-	uv_timer_start(&l->timer, status_gap_cb, LEGACY_STATUS_GAP_MS, 0);
+	l->status_wait = true;
+	l->unread = -1;
+	l->drain_ms = uv_now(l->r->loop);
+	/* Old clients compare the last chunk they read with the status line, so it
+	 * must arrive alone: after the client has read everything before it. */
+	uv_timer_start(&l->timer, drain_cb, 0, LEGACY_DRAIN_POLL_MS);
 }
 
+/* Look whether the client has read all output; send the status line once it has. */
+static void drain_cb(uv_timer_t *t)
+{
+	struct legacy *l = t->data;
+	bool exact;
+	int fd;
+	if (l->gone || l->closed) {
+		drop(l);
+		return;
+	}
+	long n = uv_fileno((uv_handle_t *)l->stream, &fd) == 0 ? sockq_unread(fd, &exact) : -1;
+	uint64_t now = uv_now(l->r->loop);
+	if (n > 0) {
+		if (n != l->unread) {
+			l->unread = n;
+			l->drain_ms = now;
+		} else if (now - l->drain_ms >= (uint64_t)(l->r->cfg->idle_timeout * 1000)) {
+			log_info(l->conn.id, "client read nothing for %.0f s: sending the status",
+			         l->r->cfg->idle_timeout);
+			uv_timer_stop(t);
+			status_gap_cb(t);
+		}
+		return;
+	}
+	uv_timer_stop(t);
+	if (n == 0 && !exact)
+		uv_timer_start(t, status_gap_cb, LEGACY_STATUS_GAP_MS, 0);
+	else
+		status_gap_cb(t);
+}
+
+/* Send the status line (the builder's outcome) and close. */
 static void status_gap_cb(uv_timer_t *t)
 {
 	struct legacy *l = t->data;
+	l->status_wait = false;
 	if (l->gone || l->closed) {
 		drop(l);
 		return;
@@ -517,7 +626,7 @@ static void timer_cb(uv_timer_t *t)
 static void close_now(struct runner_conn *rc)
 {
 	struct legacy *l = (struct legacy *)rc;
-	if (l->job || l->finishing || l->status_due)
+	if (l->job || l->finishing || l->status_due || l->status_wait)
 		return; /* it ends by itself */
 	fail(l, "runner is shutting down");
 }
@@ -561,10 +670,7 @@ static void unref(struct legacy *l)
 	if (--l->refs > 0)
 		return;
 	remove_dir(l);
-	if (l->line) {
-		memset(l->line, 0, l->cap);
-		free(l->line);
-	}
+	free_line(l);
 	free(l);
 }
 

@@ -30,6 +30,7 @@ static const struct flag_form forms[] = {
         {"--image-name-tag-with-digest-file", FLAG_OUTPUT, false},
         {"--oci-layout-path", FLAG_OUTPUT, false},
         {"--tar-path", FLAG_OUTPUT, false},
+        {"--tarPath", FLAG_OUTPUT, false}, /* Kaniko's deprecated spelling of --tar-path */
         {"--kaniko-dir", FLAG_OUTPUT, false},
 };
 

@@ -24,6 +24,14 @@ static const char *const check_kinds[METRICS_CHECK_KINDS] = {
         "reachability", "auth", "push", "cache", "base_image", "cache_dir", "warm", "other",
 };
 
+/* Columns of runner_stats.check_statuses (README.md, "Checks"); "other" last. */
+static const char *const check_statuses[METRICS_CHECK_STATUSES] = {
+        "ok",          "anonymous",  "present",         "missing",   "warm",         "cold",
+        "cached",      "not_cached", "warmed",          "dns",       "refused",      "timeout",
+        "tls",         "http_error", "bad_credentials", "forbidden", "unauthorized", "rate_limited",
+        "unreachable", "error",      "failed",          "other",
+};
+
 /* Upper bounds of the duration buckets, as runner_build_release counts them. */
 static const char *const duration_bounds[] = {
         "1", "5", "10", "30", "60", "120", "300", "600", "1200", "1800", "3600", "+Inf",
@@ -37,9 +45,19 @@ int metrics_check_kind_index(const char *kind)
 	return METRICS_CHECK_KINDS - 1;
 }
 
-void metrics_count_check(struct runner_stats *s, const char *kind, bool passed)
+int metrics_check_status_index(const char *status)
 {
-	s->checks[metrics_check_kind_index(kind)][passed ? 1 : 0]++;
+	for (int i = 0; status && i < METRICS_CHECK_STATUSES - 1; i++)
+		if (strcmp(status, check_statuses[i]) == 0)
+			return i;
+	return METRICS_CHECK_STATUSES - 1;
+}
+
+void metrics_count_check(struct runner_stats *s, const char *kind, const char *status, bool passed)
+{
+	int k = metrics_check_kind_index(kind);
+	s->checks[k][passed ? 1 : 0]++;
+	s->check_statuses[k][metrics_check_status_index(status)]++;
 }
 
 /* Append formatted text. */
@@ -128,6 +146,20 @@ char *metrics_render(const struct runner *r, size_t *len)
 			put(&t, "r2k_check_results_total{kind=\"%s\",result=\"%s\"} %llu\n",
 			    check_kinds[k], p ? "passed" : "failed",
 			    (unsigned long long)st->checks[k][p]);
+	/* Listed once a check has reported (a family without samples is left out). */
+	bool any_status = false;
+	for (int k = 0; k < METRICS_CHECK_KINDS; k++)
+		for (int c = 0; c < METRICS_CHECK_STATUSES; c++) {
+			if (!st->check_statuses[k][c])
+				continue;
+			if (!any_status)
+				help_type(&t, "r2k_check_statuses_total", "counter",
+				          "Registry check results by kind and status.");
+			any_status = true;
+			put(&t, "r2k_check_statuses_total{kind=\"%s\",status=\"%s\"} %llu\n",
+			    check_kinds[k], check_statuses[c],
+			    (unsigned long long)st->check_statuses[k][c]);
+		}
 
 	help_type(&t, "r2k_active_builds", "gauge", "Builds holding a build slot now.");
 	put(&t, "r2k_active_builds %u\n", r->active_builds);

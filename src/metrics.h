@@ -16,8 +16,13 @@ struct runner_stats;
  * results"); kinds not in the table share the last row, labelled "other".
  */
 int metrics_check_kind_index(const char *kind);
-/* Count one check result: checks[kind][passed]. */
-void metrics_count_check(struct runner_stats *s, const char *kind, bool passed);
+/* Number of columns of runner_stats.check_statuses: the known statuses plus "other". */
+#define METRICS_CHECK_STATUSES 22
+
+/* Column of runner_stats.check_statuses for a check status; unknown ones share "other". */
+int metrics_check_status_index(const char *status);
+/* Count one check result: checks[kind][passed] and check_statuses[kind][status]. */
+void metrics_count_check(struct runner_stats *s, const char *kind, const char *status, bool passed);
 /* Render every metric as Prometheus text format 0.0.4; malloc'd, NULL on OOM. */
 char *metrics_render(const struct runner *r, size_t *len);
 

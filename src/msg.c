@@ -52,20 +52,24 @@ void msg_request_free(struct build_request *r)
 	free(r->target);
 	free(r->cache_repo);
 	free(r->cache_dir);
-	for (size_t i = 0; i < r->ncreds; i++) {
-		struct registry_cred *c = &r->creds[i];
-		/* Secrets are wiped before the memory is returned. */
-		if (c->password)
-			memset(c->password, 0, strlen(c->password));
-		if (c->auth)
-			memset(c->auth, 0, strlen(c->auth));
-		free(c->registry);
-		free(c->username);
-		free(c->password);
-		free(c->auth);
-	}
+	for (size_t i = 0; i < r->ncreds; i++)
+		msg_cred_clear(&r->creds[i]);
 	free(r->creds);
 	msg_request_init(r);
+}
+
+void msg_cred_clear(struct registry_cred *c)
+{
+	/* Secrets are wiped before the memory is returned. */
+	if (c->password)
+		explicit_bzero(c->password, strlen(c->password));
+	if (c->auth)
+		explicit_bzero(c->auth, strlen(c->auth));
+	free(c->registry);
+	free(c->username);
+	free(c->password);
+	free(c->auth);
+	memset(c, 0, sizeof(*c));
 }
 
 static void add_str(cJSON *o, const char *k, const char *v)
@@ -288,14 +292,7 @@ int msg_request_decode(const char *json, size_t len, struct build_request *r, ch
 			}
 			if (!bad)
 				msg_request_add_cred(r, &c);
-			free(c.registry);
-			free(c.username);
-			if (c.password)
-				memset(c.password, 0, strlen(c.password));
-			free(c.password);
-			if (c.auth)
-				memset(c.auth, 0, strlen(c.auth));
-			free(c.auth);
+			msg_cred_clear(&c);
 			if (bad)
 				goto out;
 			i++;

@@ -56,6 +56,8 @@ void msg_request_init(struct build_request *r);
 void msg_request_free(struct build_request *r);
 /* Append a credential entry (strings copied; NULLs allowed). */
 void msg_request_add_cred(struct build_request *r, const struct registry_cred *c);
+/* Wipe the secrets of c, free its strings and zero it. */
+void msg_cred_clear(struct registry_cred *c);
 
 char *msg_check_encode(const struct check_result *c);
 int msg_check_decode(const char *json, size_t len, struct check_result *c);

@@ -19,7 +19,7 @@ static void wipe(cJSON *n)
 {
 	for (; n; n = n->next) {
 		if (cJSON_IsString(n) && n->valuestring)
-			memset(n->valuestring, 0, strlen(n->valuestring));
+			explicit_bzero(n->valuestring, strlen(n->valuestring));
 		wipe(n->child);
 	}
 }

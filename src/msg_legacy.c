@@ -33,7 +33,7 @@ static void wipe_json_secrets(const cJSON *creds)
 		for (int k = 0; k < 2; k++) {
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, keys[k]);
 			if (cJSON_IsString(v))
-				memset(v->valuestring, 0, strlen(v->valuestring));
+				explicit_bzero(v->valuestring, strlen(v->valuestring));
 		}
 	}
 }
@@ -108,7 +108,13 @@ int msg_legacy_decode(const char *json, size_t len, struct legacy_request *req, 
                       size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
-	cJSON *o = cJSON_ParseWithLength(json, len);
+	/* A NUL would cut a string short here but not in the client's JSON encoder. */
+	if (memchr(json, '\0', len)) {
+		snprintf(err, errlen, "request line contains a NUL byte");
+		return -1;
+	}
+	const char *end = NULL;
+	cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!o) {
 		snprintf(err, errlen, "request is not valid JSON");
 		return -1;
@@ -117,6 +123,12 @@ int msg_legacy_decode(const char *json, size_t len, struct legacy_request *req, 
 	const cJSON *creds = NULL;
 	if (!cJSON_IsObject(o)) {
 		snprintf(err, errlen, "request must be a JSON object");
+		goto out;
+	}
+	while (end && end < json + len && strchr(" \t\r", *end))
+		end++;
+	if (end && end < json + len) {
+		snprintf(err, errlen, "request is not valid JSON: data after the object");
 		goto out;
 	}
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(o, "command");

@@ -176,7 +176,7 @@ static void on_result(struct checks *c, const struct check_result *res, void *ar
 	(void)c;
 	if (p->closing)
 		return;
-	metrics_count_check(p->stats, res->kind, res->passed);
+	metrics_count_check(p->stats, res->kind, res->status, res->passed);
 	if (strcmp(res->kind, "base_image") == 0)
 		p->nbase++;
 	if (strcmp(res->kind, "cache_dir") == 0) {

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 static const char *skip_scheme(const char *s);
+static bool valid_hostport(const char *h, size_t n);
 static int bare_host(const char *given, char *out, size_t outlen);
 static bool is_hub(const char *host);
 static void split_host(const char *hostport, char *host, size_t hostlen);
@@ -30,14 +31,58 @@ static const char *skip_scheme(const char *s)
 	return s;
 }
 
-/* Lower-case host[:port] of given, without scheme or path. */
+/* Whether h[0..n) is host[:port]: DNS labels or an [IPv6] literal, and a port 1-65535. */
+static bool valid_hostport(const char *h, size_t n)
+{
+	size_t i = 0;
+	if (n && h[0] == '[') {
+		const char *e = memchr(h, ']', n);
+		char v6[64];
+		unsigned char a6[16];
+		if (!e || (size_t)(e - h) - 1 >= sizeof(v6))
+			return false;
+		memcpy(v6, h + 1, (size_t)(e - h) - 1);
+		v6[e - h - 1] = '\0';
+		if (inet_pton(AF_INET6, v6, a6) != 1)
+			return false;
+		i = (size_t)(e - h) + 1;
+	} else {
+		size_t label = 0;
+		for (; i < n && h[i] != ':'; i++) {
+			char ch = h[i];
+			if (ch == '.' && label > 0 && h[i - 1] != '-') {
+				label = 0;
+				continue;
+			}
+			if (!isalnum((unsigned char)ch) && ch != '-' && ch != '_')
+				return false;
+			if (label++ == 0 && ch == '-')
+				return false;
+		}
+		if (label == 0 || h[i - 1] == '-')
+			return false;
+	}
+	if (i == n)
+		return true;
+	if (h[i] != ':' || n - i - 1 == 0 || n - i - 1 > 5)
+		return false;
+	unsigned port = 0;
+	for (i++; i < n; i++) {
+		if (!isdigit((unsigned char)h[i]))
+			return false;
+		port = port * 10 + (unsigned)(h[i] - '0');
+	}
+	return port >= 1 && port <= 65535;
+}
+
+/* Lower-case host[:port] of given, without scheme or path; -1 when it is no host[:port]. */
 static int bare_host(const char *given, char *out, size_t outlen)
 {
 	if (!given)
 		return -1;
 	const char *h = skip_scheme(given);
 	size_t n = strcspn(h, "/");
-	if (n == 0 || n >= outlen)
+	if (n == 0 || n >= outlen || !valid_hostport(h, n))
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		out[i] = (char)tolower((unsigned char)h[i]);
@@ -184,7 +229,7 @@ static bool parse_bool(const char *v, bool *out)
 static void wipe_free(char *s)
 {
 	if (s)
-		memset(s, 0, strlen(s));
+		explicit_bzero(s, strlen(s));
 	free(s);
 }
 

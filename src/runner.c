@@ -483,6 +483,16 @@ static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sd
 		        fd->fd, strerror(errno));
 		return -1;
 	}
+	int type = 0;
+	socklen_t tlen = sizeof(type);
+	if (getsockopt(fd->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6 && ss.ss_family != AF_UNIX)) {
+		fprintf(stderr,
+		        "r2k runner: descriptor %d from systemd is not a TCP or unix stream socket "
+		        "(the socket unit needs ListenStream=)\n",
+		        fd->fd);
+		return -1;
+	}
 	if (getsockopt(fd->fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0)
 		accepting = 1;
 	bool is_pipe = ss.ss_family == AF_UNIX;
@@ -603,6 +613,7 @@ static void maybe_finish(struct runner *r)
 	if (!uv_is_closing((uv_handle_t *)&r->sig_term)) {
 		uv_close((uv_handle_t *)&r->sig_term, NULL);
 		uv_close((uv_handle_t *)&r->sig_int, NULL);
+		uv_close((uv_handle_t *)&r->sig_hup, NULL);
 		uv_close((uv_handle_t *)&r->grace_timer, NULL);
 	}
 }
@@ -638,12 +649,14 @@ static void on_signal(uv_signal_t *s, int signum)
 		runner_shutdown(r);
 		return;
 	}
-	log_info(0, "%s: cancelling %u build(s) and exiting",
-	         signum == SIGINT ? "SIGINT" : "SIGTERM", r->active_builds);
+	/* SIGHUP (the terminal went away) ends the runner as SIGINT does, rather than
+	 * killing it where it stands with credentials and builders left behind. */
+	const char *name = signum == SIGINT ? "SIGINT" : signum == SIGHUP ? "SIGHUP" : "SIGTERM";
+	log_info(0, "%s: cancelling %u build(s) and exiting", name, r->active_builds);
 	if (!r->cfg->multiple && r->active_builds > 0 && !r->exit_status)
 		r->exit_status = 128 + signum;
 	runner_shutdown(r);
-	cancel_builds(r, signum == SIGINT ? "runner interrupted" : "runner terminated");
+	cancel_builds(r, signum == SIGTERM ? "runner terminated" : "runner interrupted");
 }
 
 static int validate_config(struct runner_config *cfg)
@@ -748,10 +761,12 @@ int runner_main(int argc, char **argv)
 	r.start_ms = uv_now(r.loop);
 	uv_signal_init(r.loop, &r.sig_term);
 	uv_signal_init(r.loop, &r.sig_int);
+	uv_signal_init(r.loop, &r.sig_hup);
 	uv_timer_init(r.loop, &r.grace_timer);
-	r.sig_term.data = r.sig_int.data = r.grace_timer.data = &r;
+	r.sig_term.data = r.sig_int.data = r.sig_hup.data = r.grace_timer.data = &r;
 	uv_signal_start(&r.sig_term, on_signal, SIGTERM);
 	uv_signal_start(&r.sig_int, on_signal, SIGINT);
+	uv_signal_start(&r.sig_hup, on_signal, SIGHUP);
 
 	int status = 0;
 	if (open_listeners(&r) != 0) {

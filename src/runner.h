@@ -45,6 +45,8 @@ struct runner_stats {
 	uint64_t duration_count;
 	/* Check results by kind (index into a small table) and pass/fail. */
 	uint64_t checks[8][2];
+	/* The same by kind and the check's own status (metrics.c's tables). */
+	uint64_t check_statuses[8][22];
 };
 
 struct runner_listener;
@@ -54,17 +56,18 @@ struct runner {
 	const struct runner_config *cfg;
 	struct runner_listener *listeners;
 	size_t nlisteners;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t grace_timer;
 	unsigned long next_id;
 	struct runner_conn *conns;   /* all open connections */
 	struct runner_build *builds; /* builds holding a slot */
 	unsigned active_builds;
-	bool single_shot_taken; /* single-shot mode: the one build was granted */
-	bool shutting_down;     /* no new builds; exit once idle */
-	bool cancelling;        /* builds were told to stop */
-	bool passed_conn;       /* systemd passed a connection (Accept=yes): exit when it ends */
-	int exit_status;        /* single-shot: the build's status */
+	bool single_shot_taken;   /* single-shot mode: the one build was granted */
+	bool shutting_down;       /* no new builds; exit once idle */
+	bool cancelling;          /* builds were told to stop */
+	bool passed_conn;         /* systemd passed a connection (Accept=yes): exit when it ends */
+	int exit_status;          /* single-shot: the build's status */
+	size_t legacy_line_bytes; /* line buffers of legacy connections still reading their line */
 	uint64_t start_ms;
 	struct runner_stats stats;
 };

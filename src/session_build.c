@@ -348,7 +348,7 @@ static void report_warm(struct session *s, const struct backend_step *st, bool o
 			snprintf(res.detail, sizeof(res.detail), "%s %s %d after %.1f s", st->name,
 			         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited with status",
 			         value, ms / 1000);
-		metrics_count_check(&s->r->stats, res.kind, res.passed);
+		metrics_count_check(&s->r->stats, res.kind, res.status, res.passed);
 		char *json = msg_check_encode(&res);
 		if (json) {
 			pf_result(json, strlen(json), s);

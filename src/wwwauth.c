@@ -48,22 +48,23 @@ static char *dup_n(const char *s, size_t n)
 /* Parse a quoted-string at p (on the opening quote); NULL when unterminated. */
 static const char *parse_quoted(const char *p, char **out)
 {
-	size_t cap = strlen(p), n = 0;
-	char *d = malloc(cap + 1);
+	const char *e = p + 1;
+	while (*e && *e != '"')
+		e += *e == '\\' && e[1] ? 2 : 1;
+	if (*e != '"')
+		return NULL;
+	size_t n = 0;
+	char *d = malloc((size_t)(e - p));
 	if (!d)
 		abort();
-	for (p++; *p && *p != '"'; p++) {
-		if (*p == '\\' && p[1])
+	for (p++; p < e; p++) {
+		if (*p == '\\' && p + 1 < e)
 			p++;
 		d[n++] = *p;
 	}
-	if (*p != '"') {
-		free(d);
-		return NULL;
-	}
 	d[n] = '\0';
 	*out = d;
-	return p + 1;
+	return e + 1;
 }
 
 /* Append an empty challenge with scheme s[0..n). */
@@ -98,6 +99,8 @@ int wwwauth_parse(struct wwwauth *wa, const char *value)
 		const char *after = skip_ows(p);
 		if (!cur || *after != '=') {
 			/* A new challenge: scheme, then token68 or parameters. */
+			if (wa->n == WWWAUTH_MAX_CHALLENGES)
+				return -1;
 			cur = add_challenge(wa, tok, tn);
 			p = after;
 			const char *t = p;

@@ -4,7 +4,8 @@
 
 #include <stddef.h>
 
-#define WWWAUTH_MAX_PARAMS 16
+#define WWWAUTH_MAX_PARAMS     16
+#define WWWAUTH_MAX_CHALLENGES 32 /* per struct wwwauth, over all headers */
 
 /* One challenge: a scheme with either a token68 or name=value parameters. */
 struct wwwauth_challenge {
@@ -23,7 +24,8 @@ struct wwwauth {
 
 /*
  * Append the challenges of one header value. Returns 0, or -1 when the value
- * is malformed (the challenges before the fault are kept).
+ * is malformed or would bring the list past WWWAUTH_MAX_CHALLENGES (the
+ * challenges before the fault are kept). Linear in the value's length.
  */
 int wwwauth_parse(struct wwwauth *wa, const char *value);
 /* The first challenge of this scheme (case-insensitive), or NULL. */

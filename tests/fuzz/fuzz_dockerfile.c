@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct strlist args = {0}, imgs = {0};
 	char err[256];
 	strlist_push(&args, "TAG=1");
-	if (dockerfile_base_images(s, &args, &imgs, err, sizeof(err)) == 0) {
+	if (dockerfile_base_images(s, &args, NULL, &imgs, err, sizeof(err)) == 0) {
 		for (size_t i = 0; i < imgs.n; i++) {
 			struct imageref r;
 			imageref_parse(imgs.v[i], &r, err, sizeof(err));

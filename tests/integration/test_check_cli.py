@@ -33,6 +33,15 @@ def test_usage_errors_exit_2():
         f.flush()
         p = run_check("--dockerfile", f.name, json_out=False)
         assert p.returncode == 2 and "line 1" in p.stderr, p.stderr
+    # A malformed host or port is a usage error, never a request.
+    for target in ("127.0.0.1:99999", "127.0.0.1:0/x", ":5000/x", "[::1", "a..b/x",
+                   "http://[zz::1]:5/"):
+        p = run_check(target, json_out=False)
+        assert p.returncode == 2 and "invalid registry" in p.stderr, (target, p.stderr)
+    p = run_check("x.io", "--timeout", "0", json_out=False)
+    assert p.returncode == 2 and "--timeout" in p.stderr, p.stderr
+    p = run_check("x.io", "--retries", "11", json_out=False)
+    assert p.returncode == 2 and "--retries" in p.stderr, p.stderr
     p = run_check("--no-such-option", json_out=False)
     assert p.returncode == 2
     p = run_check("--help", json_out=False)

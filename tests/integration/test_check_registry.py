@@ -198,14 +198,11 @@ def test_refused_then_late_registry():
 
 def test_scheme_choice():
     with Registry() as reg:
-        # Naming a CA or skip-verify for a host means HTTPS, which a plain registry refuses...
+        # A loopback host tries HTTPS first and falls back to plain HTTP, as Kaniko does:
+        # naming a CA or skip-verify for it changes only how the HTTPS attempt goes.
         r = run_check(reg.host, "--skip-tls-verify-registry", reg.host, "--retries", "0")
-        assert r.rc == 1, r
-        assert r.get("reachability")["status"] == "tls", r
-        # ...unless the host is also marked insecure (flag or credential field).
-        r = run_check(reg.host, "--skip-tls-verify-registry", reg.host,
-                      "--insecure-registry", reg.host)
         assert r.rc == 0, r
+        assert r.get("reachability")["detail"].startswith("http://"), r
         r = run_check(reg.host, "--skip-tls-verify-registry", reg.host,
                       *creds(reg.host, "u", "p"), "--registry-credentials", "insecure=true")
         assert r.rc == 0, r
@@ -213,3 +210,50 @@ def test_scheme_choice():
         # An explicit scheme wins over everything.
         r = run_check("http://" + reg.host, "--skip-tls-verify-registry", reg.host)
         assert r.rc == 0, r
+        r = run_check("https://" + reg.host, "--skip-tls-verify-registry", reg.host,
+                      "--retries", "0")
+        assert r.rc == 1, r
+        assert r.get("reachability")["status"] == "tls", r
+
+        # An IPv4-mapped IPv6 address reaches the same server but is no local name:
+        # HTTPS only, unless marked insecure.
+        mapped = "[::ffff:127.0.0.1]:%d" % reg.port
+        r = run_check(mapped, "--retries", "0")
+        assert r.rc == 1, r
+        t = r.get("reachability")
+        assert t["status"] == "tls" and t["detail"].startswith("https://"), t
+        r = run_check(mapped, "--insecure-registry", mapped, "--retries", "0")
+        assert r.rc == 0, r
+        assert r.get("reachability")["detail"].startswith("http://")
+        reg.push_image("m/n", "1")
+        r = run_check(mapped + "/m/n:1", "--insecure-registry", mapped)
+        assert r.rc == 0, r
+        assert r.get("manifest")["status"] == "present"
+
+
+def test_tls_registry_on_loopback_tried_with_https_first():
+    with Registry(tls=True) as reg:
+        reg.push_image("a/b", "c")
+        # Untrusted certificate: HTTPS fails, plain HTTP is no registry: a TLS failure.
+        r = run_check(reg.host, "--retries", "0")
+        assert r.rc == 1, r
+        t = r.get("reachability")
+        assert t["status"] == "tls", t
+        assert "self-signed certificate" in t["detail"] and "HTTP 400" in t["detail"], t
+        # A loopback host with no flag at all is reached over HTTPS once its CA is trusted,
+        # here through SSL_CERT_FILE, which Kaniko honours too.
+        env = dict(check_env(), SSL_CERT_FILE=reg.ca_file)
+        r = run_check(reg.host, reg.host + "/a/b:c", env=env)
+        assert r.rc == 0, r
+        assert r.get("reachability")["detail"].startswith("https://"), r
+        assert r.get("manifest")["status"] == "present"
+        r = run_check("https://" + reg.host, env=env)
+        assert r.rc == 0, r
+        # So does a CA named with --registry-ca-file, and skip-verify.
+        r = run_check(reg.host, "--registry-ca-file", reg.host + "=" + reg.ca_file)
+        assert r.rc == 0, r
+        assert r.get("reachability")["detail"].startswith("https://"), r
+        r = run_check("localhost:%d/a/b:c" % reg.port, "--skip-tls-verify-registry",
+                      "localhost:%d" % reg.port)
+        assert r.rc == 0, r
+        assert r.get("manifest")["status"] == "present"

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("R2K_SOURCE_DIR", "."), "tests", "lib"))
-from runnerproc import remove_tmp_path, Runner, connect, get_metrics, legacy_build, metric, read_all, wait_for  # noqa
+from runnerproc import (remove_tmp_path, KanikoEngineClient, Runner, connect, get_metrics,  # noqa
+                        legacy_build, metric, read_all, wait_for)
 
 # Stand-in executor: records its argv, environment and config.json, writes both streams.
 EXECUTOR = r"""#!/bin/sh
@@ -241,3 +242,159 @@ def test_request_line_deadline(env):
         text = read_all(s).decode()
         s.close()
     assert "no request line" in text and text.endswith("status: FAILED\n")
+
+
+CHATTY = """#!/bin/sh
+i=0
+while [ $i -lt 300 ]; do echo "step $i: some output of the build"; i=$((i+1)); done
+printf 'last line without a newline'
+"""
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_status_line_is_a_chunk_of_its_own_for_a_slow_reader(env, tmp_path, over):
+    """repo2kaniko compares the last chunk it read with 'status: SUCCESS\\n': the status
+    line must reach it alone, however long the client spends on each chunk before reading
+    the next."""
+    env.exe.write_text(CHATTY)
+    sock = str(tmp_path / "legacy.sock")
+    with env.runner("--listen", "unix://" + sock) as r:
+        r.wait_log(r"listening on unix://")
+        addr = r.addr if over == "tcp" else sock
+        for _ in range(3):
+            chunks = list(KanikoEngineClient(addr).build(env.cmd(), consume_delay=0.3))
+            assert chunks[-1] == "status: SUCCESS\n", chunks[-2:]
+            assert "".join(chunks[:-1]).endswith("last line without a newline\n")
+
+
+def test_engine_connections_as_repo2docker_makes_them(env):
+    """repo2docker creates an engine (and so a connection) before fetching, again to look
+    for an existing image, and again to push; only the first one sends a line."""
+    with env.runner() as r:
+        build = KanikoEngineClient(r.addr)      # build(): get_engine() before fetch()
+        KanikoEngineClient(r.addr).close()      # find_image(): another engine, dropped
+        text = "".join(build.build(env.cmd()))  # raises unless the last chunk is the status
+        KanikoEngineClient(r.addr).close()      # push_image(): push() sends nothing
+        assert text.endswith("\nstatus: SUCCESS\n")
+        f = get_metrics(r.addr)
+    assert metric(f, "r2k_builds_started_total") == 1
+    assert metric(f, "r2k_connections_total", protocol="legacy") == 1
+
+
+@pytest.mark.parametrize("line,why", [
+    (b'{"command": ["EXE", "--context", "CTX"]} {"command": ["/bin/sh"]}\n', "after the object"),
+    (b'{"command": ["EXE", "--context", "CTX\x00/../.."]}\n', "NUL byte"),
+    (b'{"command": ["EXE", "--context", "CTX"]}garbage\n', "after the object"),
+])
+def test_json_line_must_be_one_object(env, line, why):
+    line = line.replace(b"EXE", str(env.exe).encode()).replace(b"CTX", str(env.ctx).encode())
+    with env.runner() as r:
+        s = connect(r.addr)
+        s.sendall(line)
+        text = read_all(s).decode(errors="replace")
+        s.close()
+    assert why in text and text.endswith("status: FAILED\n"), text
+    assert not env.ran()
+
+
+def test_deprecated_tar_path_spelling_confined(env, tmp_path):
+    with env.runner() as r:
+        text, ok = legacy_build(r.addr, env.cmd("--tarPath", str(tmp_path / "image.tar")))
+    assert not ok and "output path" in text and "not inside the shared workspace" in text
+    assert not env.ran()
+
+
+def test_bad_credentials_do_not_use_up_a_single_shot_runner(env):
+    """A credential entry the runner cannot write (not base64, not a registry name) is the
+    client's mistake: FAILED, nothing runs, and a single-shot runner still takes its build."""
+    r = Runner("--executor", str(env.exe), "--shared-workspace", str(env.ws),
+               "--workspace", str(env.builds), env={"R2K_TEST_DIR": str(env.dir)})
+    try:
+        for cred in ({"registry": "localhost:5000", "auth": "not base64!"},
+                     {"registry": "bad host/x y", "username": "u", "password": "p"}):
+            text, ok = legacy_build(r.addr, env.cmd(), credentials=[cred])
+            assert not ok and "credentials[0]" in text, text
+            assert r.proc.poll() is None, "the single build was not used up"
+        assert not env.ran()
+        text, ok = legacy_build(r.addr, env.cmd())
+        assert ok, text
+        assert r.wait(60) == 0
+    finally:
+        r.stop()
+
+
+def test_workspace_parents_created(env, tmp_path):
+    deep = tmp_path / "not" / "there" / "yet"
+    with Runner("--multiple", "--executor", str(env.exe), "--shared-workspace", str(env.ws),
+                "--workspace", str(deep), env={"R2K_TEST_DIR": str(env.dir)}) as r:
+        text, ok = legacy_build(r.addr, env.cmd())
+    assert ok, text
+    assert deep.is_dir() and os.listdir(deep) == []
+
+
+def test_unfinished_request_lines_share_a_memory_budget(env):
+    """Connections that send most of a 1 MiB line and stop: together they may hold only
+    so much memory; beyond it a request line is refused (busy), and once they are gone
+    builds go through again."""
+    import select
+    with env.runner("--idle-timeout", "600") as r:
+        floods = []
+        refused = []
+        for _ in range(100):
+            s = connect(r.addr)
+            s.sendall(b"{" + b" " * (1000 * 1024))
+            floods.append(s)
+        while not refused:  # until the budget is seen full
+            ready, _, _ = select.select(floods, [], [], 60)
+            assert ready, "no request line was refused"
+            for s in ready:
+                data = read_all(s).decode(errors="replace")
+                assert "busy receiving other requests" in data and data.endswith(
+                    "status: FAILED\n"), data
+                refused.append(s)
+                floods.remove(s)
+        text, ok = legacy_build(r.addr, env.cmd())
+        assert not ok and "busy receiving other requests" in text, text
+        for s in floods + refused:
+            s.close()
+        wait_for(lambda: legacy_build(r.addr, env.cmd())[1], what="a build once they left")
+
+
+CRASHING = r"""#!/bin/sh
+d="${R2K_TEST_DIR:?}"
+cp "$DOCKER_CONFIG/config.json" "$d/config.json"
+echo "$DOCKER_CONFIG" > "$d/docker_config_path"
+case "$R2K_TEST_HOW" in
+  exit) exit 3 ;;
+  kill) kill -9 $$ ;;
+  orphan) (trap '' TERM; sleep 1000) & echo $! > "$d/orphan.pid"; exit 0 ;;
+  hang) echo $$ > "$d/exec.pid"; sleep 1000 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "kill", "orphan", "disconnect"])
+def test_credentials_removed_after_every_outcome(env, how):
+    env.exe.write_text(CRASHING)
+    creds = [{"registry": "localhost:5000", "username": "u", "password": "s3cret"}]
+    with env.runner("--kill-timeout", "1",
+                    env={"R2K_TEST_HOW": "hang" if how == "disconnect" else how}) as r:
+        if how == "disconnect":
+            c = KanikoEngineClient(r.addr)
+            c.s.sendall((json.dumps({"command": env.cmd(), "credentials": creds}) + "\n")
+                        .encode())
+            wait_for(lambda: (env.dir / "exec.pid").exists(), what="builder start")
+            c.close()
+            wait_for(lambda: metric(get_metrics(r.addr), "r2k_builds_failed_total") == 1,
+                     what="the build's end")
+        else:
+            text, ok = legacy_build(r.addr, env.cmd(), credentials=creds)
+            assert ok == (how == "orphan"), text
+    assert json.loads((env.dir / "config.json").read_text())["auths"]["localhost:5000"]
+    if how == "orphan":
+        pid = int((env.dir / "orphan.pid").read_text())
+        assert not os.path.exists(f"/proc/{pid}") or \
+            open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z", "orphan killed"
+    dc = (env.dir / "docker_config_path").read_text().strip()
+    assert not os.path.exists(dc)
+    assert os.listdir(env.builds) == [], "no per-build directory left"

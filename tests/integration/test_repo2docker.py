@@ -74,7 +74,7 @@ for name in ("r2k", "kaniko"):
 print(json.dumps(out))
 """)
     assert res == {"r2k": ["R2kEngine", True, True, None, []],
-                   "kaniko": ["R2kEngine", True, True, None, []]}
+                   "kaniko": ["KanikoEngine", True, True, None, []]}
 
 
 def test_settings_from_environment_and_config(site):
@@ -109,8 +109,76 @@ print(json.dumps(out))
     assert res["registry_credentials"]["registry"] == "localhost:5000"
     assert res["cache_dir"] == "/cache"
     assert res["configured"] == ["tcp://runner:9000", True]
-    res = run_py(site, code)  # nothing in the environment: the defaults
-    assert res["push_image"] is True and res["kaniko_address"] == "tcp://127.0.0.1:9000"
+    res = run_py(site, code)  # nothing in the environment: the defaults (repo2kaniko's address)
+    assert res["push_image"] is True and res["kaniko_address"] == "tcp://localhost:8080"
+    res = run_py(site, code.replace('load_engine("kaniko")', 'load_engine("r2k")'))
+    assert res["kaniko_address"] == "tcp://127.0.0.1:9000"
+
+
+def test_repo2kaniko_configuration_applies_to_engine_kaniko(site):
+    """A repo2kaniko setup configures the KanikoEngine class (c.KanikoEngine.x in a config
+    file, --KanikoEngine.x=... on repo2docker's command line); installing this package in
+    its place must keep those settings, repo2kaniko-only ones included, without warnings."""
+    res = run_py(site, """
+import json, logging, io
+from traitlets.config import Application, Config
+from repo2docker.engine import load_engine
+app = Application()
+log = io.StringIO()
+app.log.addHandler(logging.StreamHandler(log))
+app.log.setLevel(logging.DEBUG)
+c = Config()
+c.KanikoEngine.kaniko_address = "tcp://kaniko-runner:12321"
+c.KanikoEngine.push_image = False
+c.KanikoEngine.cache_registry = "registry.example/cache"
+c.KanikoEngine.cache_registry_insecure = True
+c.KanikoEngine.cache_registry_credentials = {"username": "user", "password": "pw"}
+c.KanikoEngine.registry_credentials = {"registry": "registry.example", "username": "u",
+                                       "password": "p"}
+c.KanikoEngine.cache_dir = "/cache"
+c.KanikoEngine.kaniko_build_path = "/workspace/"
+c.KanikoEngine.kaniko_executable = "/kaniko/executor"
+c.KanikoEngine.login_executable = "skopeo"
+c.KanikoEngine.kaniko_loglevel = "debug"
+app.update_config(c)
+e = load_engine("kaniko", parent=app)
+out = {n: getattr(e, n) for n in ("kaniko_address", "push_image", "cache_registry",
+       "cache_registry_insecure", "cache_registry_credentials", "registry_credentials",
+       "cache_dir")}
+out["warnings"] = [l for l in log.getvalue().splitlines() if "not recognized" in l]
+r2k = Config()
+r2k.R2kEngine.cache_dir = "/from-r2k-section"
+e2 = load_engine("kaniko", parent=Application(config=r2k))
+out["r2k_section"] = e2.cache_dir
+print(json.dumps(out))
+""")
+    assert res["kaniko_address"] == "tcp://kaniko-runner:12321"
+    assert res["push_image"] is False and res["cache_registry"] == "registry.example/cache"
+    assert res["cache_registry_insecure"] is True and res["cache_dir"] == "/cache"
+    assert res["cache_registry_credentials"] == {"username": "user", "password": "pw"}
+    assert res["registry_credentials"]["registry"] == "registry.example"
+    assert res["warnings"] == []
+    assert res["r2k_section"] == "/from-r2k-section"
+
+
+def test_push_after_build_from_another_engine(site, tmp_path):
+    """repo2docker pushes with a new engine (get_engine() again): an image that build()
+    pushed because repo2docker asked (push=True) is not refused as unpushed."""
+    mode = """
+e.push_image = False
+out["lines"] = list(e.build(fileobj=io.BytesIO(tar), push=True, load=False, **kw))
+e2 = load_engine("r2k")
+e2.push_image = False
+out["pushed"] = list(e2.push("localhost:5000/app:1"))
+try:
+    list(e2.push("localhost:5000/other:1"))
+    out["other"] = None
+except BuildError as exc:
+    out["other"] = str(exc)
+"""
+    res = run_py(site, BUILD_CODE.replace("MODE", mode), fake_env(tmp_path))
+    assert res["pushed"] == []
+    assert "was not pushed" in res["other"]
 
 
 def test_imports_without_repo2docker_or_traitlets(site):

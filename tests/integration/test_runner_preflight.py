@@ -268,6 +268,10 @@ def test_happy_path_checks_reach_the_client(tmp, regs):
             k = dict(kind=kind, result="passed")
             assert metric(after, "r2k_check_results_total", **k) == \
                 metric(before, "r2k_check_results_total", **k) + 1, kind
+            status = next(c["status"] for c in checks if c["kind"] == kind)
+            k = dict(kind=kind, status=status)
+            assert metric(after, "r2k_check_statuses_total", **k) == \
+                metric(before, "r2k_check_statuses_total", **k) + 1, kind
     finally:
         runner.stop()
 

@@ -185,7 +185,7 @@ def test_notify_without_activation(tmp_path):
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze missing")
 def test_units_verify(tmp_path):
     unit_dir = os.path.join(SRC, "packaging", "systemd")
-    names = sorted(os.listdir(unit_dir))
+    names = sorted(n for n in os.listdir(unit_dir) if n.endswith((".socket", ".service")))
     assert set(names) >= {"r2k-runner.socket", "r2k-runner.service", "r2k-runner-once.socket",
                           "r2k-runner-once@.service"}
     for n in names:
@@ -199,6 +199,52 @@ def test_units_verify(tmp_path):
     assert "Type=notify" in svc and "--multiple" in svc
     assert "Accept=yes" in (tmp_path / "r2k-runner-once.socket").read_text()
     assert "Accept=no" in (tmp_path / "r2k-runner.socket").read_text()
+
+
+def unit_settings(name):
+    """KEY -> [values] of a unit file, continuation lines joined."""
+    text = open(os.path.join(SRC, "packaging", "systemd", name)).read().replace("\\\n", " ")
+    out = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            k, v = line.split("=", 1)
+            out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+@pytest.mark.parametrize("svc", ["r2k-runner.service", "r2k-runner-once@.service"])
+def test_units_writable_paths_exist_at_start(svc):
+    """ProtectSystem=strict with ReadWritePaths= of a path that does not exist fails the
+    start (status 226/NAMESPACE), and a read-only /var/lib keeps buildah from creating its
+    storage: every writable path must exist on a fresh host or be created first."""
+    u = unit_settings(svc)
+    assert u.get("ProtectSystem") == ["strict"]
+    made = set()
+    for cmd in u.get("ExecStartPre", []):
+        argv = cmd.lstrip("+-@:!").split()
+        if os.path.basename(argv[0]) == "mkdir":
+            made |= {a for a in argv[1:] if a.startswith("/")}
+    state = {"/var/lib/" + d for v in u.get("StateDirectory", []) for d in v.split()}
+    for v in u.get("ReadWritePaths", []):
+        for path in v.split():
+            assert path.startswith("-") or path in made | state | {"/var/tmp"}, (
+                svc + ": " + path + " may not exist when the unit starts")
+    for cmd in u.get("ExecStartPre", []):
+        assert cmd.startswith("+"), "ExecStartPre needs to run outside the sandbox: " + cmd
+
+
+@pytest.mark.skipif(not shutil.which("systemd-sysusers"), reason="systemd-sysusers missing")
+def test_socket_group_is_created_by_the_sysusers_file(tmp_path):
+    groups = {g for n in ("r2k-runner.socket", "r2k-runner-once.socket")
+              for g in unit_settings(n).get("SocketGroup", [])}
+    assert groups, "the unix socket is meant for a group"
+    (tmp_path / "etc").mkdir()
+    out = subprocess.run(["systemd-sysusers", "--root", str(tmp_path),
+                          os.path.join(SRC, "packaging", "systemd", "r2k.sysusers")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    made = {l.split(":")[0] for l in (tmp_path / "etc" / "group").read_text().splitlines()}
+    assert groups <= made, (groups, made)
 
 
 @pytest.mark.skipif(os.path.exists(os.path.join(SRC, "src", "client_stub.c")) or
@@ -223,5 +269,74 @@ def test_accept_yes_r2k_client(tmp_path):
         env = (tmp_path / "env").read_text()
         for var in ("LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES="):
             assert var not in env
+    finally:
+        r.stop()
+
+
+@pytest.mark.parametrize("kind", ["datagram", "seqpacket"])
+def test_socket_that_is_not_a_stream_refused(tmp_path, kind):
+    """A socket unit with ListenDatagram= or ListenSequentialPacket= by mistake: the runner
+    says what is wrong and exits 2 instead of serving it as a connection."""
+    if kind == "datagram":
+        port = free_port()
+        listen, opt = f"127.0.0.1:{port}", "--datagram"
+    else:
+        listen, opt = str(tmp_path / "seq.sock"), "--seqpacket"
+    r = Runner(listen=False, wrap=[SSA, opt, "-l", listen, "-E", "PATH"])
+    try:
+        r.wait_log(r"Listening on")
+        if kind == "datagram":
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.sendto(b"GET /healthz HTTP/1.1\r\n\r\n", ("127.0.0.1", port))
+            u.close()
+        else:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(listen)
+        assert r.wait(60) == 2
+        assert "descriptor 3 from systemd is not a TCP or unix stream socket" in r.log
+        assert "ListenStream=" in r.log
+    finally:
+        r.stop()
+
+
+def test_fifo_from_systemd_refused(tmp_path):
+    """ListenFIFO= passes a FIFO: not a socket; exit 2 with a message."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR)
+    try:
+        p = subprocess.run(
+            ["bash", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" runner 3<&%d' % fd, R2K],
+            pass_fds=(fd,), capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(fd)
+    assert p.returncode == 2, p.stderr
+    assert "descriptor 3 from systemd is not a socket" in p.stderr
+
+
+def test_listen_pid_of_another_process_ignored(tmp_path):
+    """LISTEN_PID names the process systemd started: a runner started by a shell that did
+    not exec it must not take the sockets (they are the shell's), and serves --listen."""
+    port = free_port()
+    exe, ws, args = workspace(tmp_path)
+    shell = ("%s runner --listen tcp://127.0.0.1:0 --multiple %s & pid=$!; "
+             "trap 'kill $pid; wait $pid; exit $?' TERM; wait $pid") % (R2K, " ".join(args))
+    r = Runner(listen=False, wrap=[SSA, "-l", f"127.0.0.1:{port}", "-E", "PATH",
+                                   "-E", "R2K_TEST_DIR", "sh", "-c", shell],
+               env={"R2K_TEST_DIR": str(tmp_path)})
+    try:
+        r.wait_log(r"Listening on 127.0.0.1:%d" % port)
+        trigger = socket.create_connection(("127.0.0.1", port))  # starts sh, and so the runner
+        line = r.wait_log(r"listening on tcp://127\.0\.0\.1:\d+")
+        own = ("127.0.0.1", int(line.rsplit(":", 1)[1]))
+        assert "systemd socket" not in r.log
+        text, ok = legacy_build(own, [str(exe), "--context", str(ws / "ctx")])
+        assert ok, text
+        env = (tmp_path / "env").read_text()
+        for var in ("LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES="):
+            assert var not in env, var + " leaked to the builder"
+        trigger.close()
+        r.signal(signal.SIGTERM)
+        assert r.wait() == 0
     finally:
         r.stop()

@@ -130,3 +130,51 @@ def test_idle_runner_exits_at_once_and_closes_keepalive(setup):
         s.close()
     finally:
         r.stop()
+
+
+def test_stopping_is_notified_when_the_shutdown_begins(setup, tmp_path):
+    """STOPPING=1 goes out as soon as SIGTERM arrives, while builds still finish, so that
+    systemd shows the unit as deactivating; READY=1 came once serving."""
+    import socket
+    start, build, tmp = setup
+    path = str(tmp_path / "notify")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    ns.settimeout(60)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        r, res, t, pid = running_build(start, build, tmp, "--shutdown-grace", "300")
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    try:
+        assert ns.recv(4096) == b"READY=1"
+        r.signal(signal.SIGTERM)
+        assert ns.recv(4096) == b"STOPPING=1"
+        assert alive(pid) and r.proc.poll() is None, "the build is still running"
+        (tmp / "release").write_text("")
+        t.join(120)
+        assert res["ok"], res["text"]
+        assert r.wait(60) == 0
+        ns.setblocking(False)  # the runner has exited: whatever it sent is queued
+        with pytest.raises(BlockingIOError):
+            ns.recv(4096)  # nothing more, in particular no second STOPPING=1
+    finally:
+        r.stop()
+        ns.close()
+
+
+def test_sighup_ends_the_runner_and_cleans_up(setup):
+    """SIGHUP (the terminal the runner was started from went away) used to kill the runner
+    where it stood, leaving the builder running and its credentials on disk."""
+    start, build, tmp = setup
+    r, res, t, pid = running_build(start, build, tmp, "--shutdown-grace", "300")
+    try:
+        assert os.listdir(tmp / "builds"), "the build's directory exists while it runs"
+        r.signal(signal.SIGHUP)
+        t.join(120)
+        assert not res["ok"] and "build cancelled: runner interrupted" in res["text"]
+        assert r.wait(60) == 0
+        assert not alive(pid)
+        assert os.listdir(tmp / "builds") == []
+    finally:
+        r.stop()

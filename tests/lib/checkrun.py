@@ -31,10 +31,10 @@ class Run:
         return "rc=%s results=%s stderr=%s" % (self.rc, self.results, self.stderr)
 
 
-def run_check(*args, json_out=True, timeout=120):
+def run_check(*args, json_out=True, timeout=120, env=None):
     argv = [os.environ["R2K_BIN"], "check"] + (["--json"] if json_out else []) + list(args)
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=check_env(),
-                       stdin=subprocess.DEVNULL)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       env=env if env is not None else check_env(), stdin=subprocess.DEVNULL)
     return Run(p) if json_out else p
 
 

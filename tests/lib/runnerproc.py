@@ -215,17 +215,49 @@ def get_metrics(addr):
     return parse_prometheus(r.body.decode())
 
 
-def legacy_build(addr, command, credentials=None, close_after=None):
-    """Behave like repo2kaniko's engine: send the JSON line, read until close.
-    Returns (output text, success) where success means the last line is 'status: SUCCESS'."""
-    s = connect(addr, timeout=120)
-    msg = {"command": command, "credentials": credentials if credentials is not None else []}
-    s.sendall((json.dumps(msg) + "\n").encode())
-    out = read_all(s)
-    s.close()
-    text = out.decode(errors="replace")
-    lines = text.splitlines()
-    return text, bool(lines) and lines[-1] == "status: SUCCESS" and text.endswith("\n")
+class KanikoEngineClient:
+    """The socket side of repo2kaniko's KanikoEngine, as it talks to kaniko-runner: the
+    connection is opened when the engine is created (repo2docker creates one before
+    fetching the repository, and more later), the JSON line is sent when build() runs,
+    chunks of up to 1024000 bytes are read until the runner closes, and the build counts
+    as successful only when the last chunk read is exactly 'status: SUCCESS\\n'."""
+
+    def __init__(self, addr, timeout=120):
+        self.s = connect(addr, timeout=timeout)
+
+    def build(self, command, credentials=None, consume_delay=0):
+        """Yield each chunk as read; consume_delay is the time spent on each chunk (as
+        repo2docker logging it) before the next read. Raises RuntimeError on failure."""
+        msg = {"command": command, "credentials": credentials if credentials is not None else []}
+        self.s.sendall((json.dumps(msg) + "\n").encode())
+        last_chunk = ""
+        while True:
+            chunk = self.s.recv(1024000)
+            if not chunk:
+                break
+            last_chunk = chunk.decode(errors="replace")
+            yield last_chunk
+            if consume_delay:
+                time.sleep(consume_delay)
+        self.s.close()
+        if last_chunk != "status: SUCCESS\n":
+            raise RuntimeError(f"Kaniko build failed: {last_chunk}")
+
+    def close(self):
+        self.s.close()
+
+
+def legacy_build(addr, command, credentials=None, consume_delay=0):
+    """One build as repo2kaniko's engine makes it (KanikoEngineClient).
+    Returns (output text, success)."""
+    chunks = []
+    try:
+        for c in KanikoEngineClient(addr).build(command, credentials, consume_delay):
+            chunks.append(c)
+        ok = True
+    except RuntimeError:
+        ok = False
+    return "".join(chunks), ok
 
 
 def wait_for(pred, timeout=60, what="condition"):

@@ -9,7 +9,9 @@
         srv.host        # "127.0.0.1:PORT"
         srv.requests    # every request seen: (method, path, headers)
 
-Headers are a list of (name, value) so a name may repeat. `delay` seconds
+Headers are a list of (name, value) so a name may repeat. A fourth element N
+in the answer sends only the body's first N bytes (Content-Length still
+names the whole body), then closes the connection. `delay` seconds
 pass before each answer (requests are served concurrently). With
 `silent=True` the server accepts connections and never answers.
 """
@@ -67,7 +69,8 @@ class ScriptedRegistry:
                 ans = outer.handler(self)
                 if ans is None:
                     ans = (404, [], b"")
-                status, headers, body = ans
+                status, headers, body = ans[:3]
+                cut = ans[3] if len(ans) > 3 else None
                 if outer.delay:
                     time.sleep(outer.delay)
                 self.send_response(status)
@@ -76,7 +79,11 @@ class ScriptedRegistry:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(body)
+                    self.wfile.write(body if cut is None else body[:cut])
+                if cut is not None:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _any
 

@@ -4,11 +4,12 @@
 
 static struct strlist imgs, args;
 static char err[256];
+static const char *platform;
 
 static int run(const char *text)
 {
 	strlist_free(&imgs);
-	return dockerfile_base_images(text, &args, &imgs, err, sizeof(err));
+	return dockerfile_base_images(text, &args, platform, &imgs, err, sizeof(err));
 }
 
 /* Multi-stage: stage names in any case and scratch are skipped, duplicates folded. */
@@ -81,6 +82,89 @@ static void test_syntax(void)
 	CHECK_STR(imgs.v[0], "img:1");
 }
 
+/* Here-documents of RUN, COPY and ADD are skipped whole; quoted << opens none. */
+static void test_heredocs(void)
+{
+	CHECK_EQ(run("FROM a:1\n"
+	             "RUN <<EOF\n"
+	             "FROM inside:heredoc\n"
+	             "# not a comment \\\n"
+	             "EOF\n"
+	             "RUN echo \"x <<NOPE\" 'y <<NO'\n"
+	             "FROM b:2\n"
+	             "COPY <<-\"ONE\" 3<<'TWO' /dst/\n"
+	             "\tFROM one\n"
+	             "\tONE\n"
+	             "FROM two\n"
+	             "TWO\n"
+	             "run <<EOF cat\r\n"
+	             "FROM crlf\r\n"
+	             "EOF\r\n"
+	             "FROM c:3\n"),
+	         0);
+	CHECK_EQ(imgs.n, 3);
+	CHECK_STR(imgs.v[0], "a:1");
+	CHECK_STR(imgs.v[1], "b:2");
+	CHECK_STR(imgs.v[2], "c:3");
+	/* An unterminated here-document runs to the end. */
+	CHECK_EQ(run("FROM a\nRUN <<EOF\nFROM b\n"), 0);
+	CHECK_EQ(imgs.n, 1);
+}
+
+/* Parser directives: escape after syntax and check, a byte order mark, an unknown key ends them. */
+static void test_directives(void)
+{
+	CHECK_EQ(run("\xef\xbb\xbf# syntax=docker/dockerfile:1\n"
+	             "#check=skip=all\n"
+	             "# ESCAPE = `\n"
+	             "FROM `\n"
+	             "  img:1\n"),
+	         0);
+	CHECK_EQ(imgs.n, 1);
+	CHECK_STR(imgs.v[0], "img:1");
+	CHECK_EQ(run("\xef\xbb\xbf"
+	             "FROM bom:1\r\n"),
+	         0);
+	CHECK_STR(imgs.v[0], "bom:1");
+	/* After an unknown directive (a comment) escape is no directive any more. */
+	CHECK_EQ(run("# foo=bar\n# escape=`\nFROM a \\\n  AS b\n"), 0);
+	CHECK_EQ(imgs.n, 1);
+	CHECK_STR(imgs.v[0], "a");
+}
+
+/* The automatic platform ARGs: TARGET* from the platform asked for, BUILD* from the host. */
+static void test_platform_args(void)
+{
+	const char *df = "ARG TARGETARCH\n"
+	                 "FROM img:1 AS base-amd64\n"
+	                 "FROM img:2 AS base-arm64\n"
+	                 "FROM base-${TARGETARCH}\n"
+	                 "FROM x:${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-}${TARGETVARIANT}\n"
+	                 "FROM --platform=$BUILDPLATFORM y:${BUILDOS}-${BUILDARCH}\n";
+	char host[64];
+	snprintf(host, sizeof(host), "y:linux-%s", dockerfile_host_arch());
+	platform = "linux/arm64/v8";
+	CHECK_EQ(run(df), 0);
+	CHECK_EQ(imgs.n, 4);
+	CHECK_STR(imgs.v[0], "img:1");
+	CHECK_STR(imgs.v[1], "img:2");
+	CHECK_STR(imgs.v[2], "x:linux-arm64-v8");
+	CHECK_STR(imgs.v[3], host);
+	platform = "linux/arm64";
+	CHECK_EQ(run(df), 0);
+	CHECK_EQ(imgs.n, 4);
+	CHECK_STR(imgs.v[2], "x:linux-arm64");
+	platform = NULL;
+	CHECK_EQ(run("FROM z:${TARGETPLATFORM}\n"), 0);
+	snprintf(host, sizeof(host), "z:linux/%s", dockerfile_host_arch());
+	CHECK_STR(imgs.v[0], host);
+	strlist_push(&args, "TARGETARCH=s390x");
+	CHECK_EQ(run(df), 0);
+	CHECK_STR(imgs.v[2], "base-s390x"); /* no such stage: an image */
+	CHECK_STR(imgs.v[3], "x:linux-s390x");
+	strlist_free(&args);
+}
+
 /* Errors name the line. */
 static void test_errors(void)
 {
@@ -103,6 +187,9 @@ int main(void)
 	RUN(test_stages);
 	RUN(test_args);
 	RUN(test_syntax);
+	RUN(test_heredocs);
+	RUN(test_directives);
+	RUN(test_platform_args);
 	RUN(test_errors);
 	return T_DONE();
 }

@@ -85,8 +85,9 @@ static void test_output_paths(void)
 	CHECK_EQ(check(ok, &argv, err, sizeof(err)), 0);
 	CHECK_STR(argv[3], want);
 	legacy_argv_free(argv);
-	static const char *const flags[] = {"--digest-file", "--image-name-with-digest-file",
-	                                    "--oci-layout-path", "--tar-path", "--kaniko-dir"};
+	static const char *const flags[] = {"--digest-file",     "--image-name-with-digest-file",
+	                                    "--oci-layout-path", "--tar-path",
+	                                    "--kaniko-dir",      "--tarPath"};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		const char *bad[] = {"/kaniko/executor", "--context", ctx,
 		                     flags[i],           "/etc/x",    NULL};
@@ -139,6 +140,39 @@ static void test_msg_legacy(void)
 	CHECK_EQ(msg_legacy_decode(empty, strlen(empty), &req, err, sizeof(err)), 0);
 	CHECK_EQ(req.ncreds, 0);
 	msg_legacy_free(&req);
+	/* Whitespace (a CR before the newline) may follow the object, nothing else. */
+	const char *cr = "{\"command\":[\"x\"]} \t\r";
+	CHECK_EQ(msg_legacy_decode(cr, strlen(cr), &req, err, sizeof(err)), 0);
+	msg_legacy_free(&req);
+	const char *trail = "{\"command\":[\"x\"]}{\"command\":[\"y\"]}";
+	CHECK_EQ(msg_legacy_decode(trail, strlen(trail), &req, err, sizeof(err)), -1);
+	CHECK(strstr(err, "data after the object") != NULL);
+	/* A NUL would shorten a string for us but not for the sender. */
+	static const char nul[] = "{\"command\":[\"/kaniko/executor\0/../x\"]}";
+	CHECK_EQ(msg_legacy_decode(nul, sizeof(nul) - 1, &req, err, sizeof(err)), -1);
+	CHECK(strstr(err, "NUL") != NULL);
+}
+
+static void test_executor_spellings(void)
+{
+	char err[512], **argv = NULL, link[400];
+	snprintf(link, sizeof(link), "%s/executor-link", root);
+	symlink("/kaniko/executor", link);
+	const char *const spellings[] = {"/kaniko/../kaniko/executor",
+	                                 "/kaniko//executor",
+	                                 "kaniko/executor",
+	                                 "executor",
+	                                 link,
+	                                 "/kaniko/executor/",
+	                                 " /kaniko/executor",
+	                                 ""};
+	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		const char *cmd[] = {spellings[i], "--context", ctx, NULL};
+		CHECK_EQ(check(cmd, &argv, err, sizeof(err)), -1);
+		CHECK(strstr(err, "only runs /kaniko/executor") != NULL);
+		CHECK(argv == NULL);
+	}
+	unlink(link);
 }
 
 static void test_check_kinds(void)
@@ -148,12 +182,20 @@ static void test_check_kinds(void)
 	CHECK_EQ(metrics_check_kind_index("warm"), 6);
 	CHECK_EQ(metrics_check_kind_index("something-new"), METRICS_CHECK_KINDS - 1);
 	CHECK_EQ(metrics_check_kind_index(NULL), METRICS_CHECK_KINDS - 1);
-	metrics_count_check(&st, "auth", true);
-	metrics_count_check(&st, "auth", false);
-	metrics_count_check(&st, "auth", false);
+	metrics_count_check(&st, "auth", "ok", true);
+	metrics_count_check(&st, "auth", "bad_credentials", false);
+	metrics_count_check(&st, "auth", "bad_credentials", false);
+	metrics_count_check(&st, "auth", "something-new", false);
 	CHECK_EQ(st.checks[1][1], 1);
-	CHECK_EQ(st.checks[1][0], 2);
+	CHECK_EQ(st.checks[1][0], 3);
+	CHECK_EQ(st.check_statuses[1][metrics_check_status_index("ok")], 1);
+	CHECK_EQ(st.check_statuses[1][metrics_check_status_index("bad_credentials")], 2);
+	CHECK_EQ(st.check_statuses[1][METRICS_CHECK_STATUSES - 1], 1);
+	CHECK_EQ(metrics_check_status_index(NULL), METRICS_CHECK_STATUSES - 1);
 	CHECK_EQ(sizeof(st.checks) / sizeof(st.checks[0]), METRICS_CHECK_KINDS);
+	CHECK_EQ(sizeof(st.check_statuses) / sizeof(st.check_statuses[0]), METRICS_CHECK_KINDS);
+	CHECK_EQ(sizeof(st.check_statuses[0]) / sizeof(st.check_statuses[0][0]),
+	         METRICS_CHECK_STATUSES);
 }
 
 int main(void)
@@ -178,6 +220,7 @@ int main(void)
 	RUN(test_refusals);
 	RUN(test_output_paths);
 	RUN(test_msg_legacy);
+	RUN(test_executor_spellings);
 	RUN(test_check_kinds);
 	unlink(df);
 	unlink(link);

@@ -26,6 +26,14 @@ static void test_keys(void)
 	CHECK_STR(key("[::1]:5000"), "[::1]:5000");
 	CHECK_STR(key(""), "(error)");
 	CHECK_STR(key("https://"), "(error)");
+	/* Only host[:port]: DNS labels or an [IPv6] literal, a port from 1 to 65535. */
+	CHECK_STR(key("[::ffff:127.0.0.1]:443"), "[::ffff:127.0.0.1]:443");
+	CHECK_STR(key("my_host-1.example:65535"), "my_host-1.example:65535");
+	const char *bad[] = {":5000",  "host:", "host:0", "host:65536", "host:123456", "a..b",
+	                     ".a",     "a.",    "-a.b",   "a-.b",       "[::1",        "[zz::1]:5",
+	                     "[::1]x", "::1",   "ho st",  "a\"b",       "a:5:6"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_STR(key(bad[i]), "(error)");
 	char h[64];
 	CHECK_EQ(registry_host("docker.io", h, sizeof(h)), 0);
 	CHECK_STR(h, "registry-1.docker.io");

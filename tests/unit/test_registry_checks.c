@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "checks.h"
+#include "msg_registry.h"
 #include "t.h"
 
 /* A loopback HTTP server that answers every request with 200 (or never). */
@@ -244,11 +245,45 @@ static void test_cache_dir(void)
 	rmdir(dir);
 }
 
+/* The streaming tag count agrees with cJSON's, whatever the chunk size. */
+static void test_tags_stream(void)
+{
+	static const char *const docs[] = {
+	        "{\"name\":\"a/b\",\"tags\":[\"x\",\"y\",\"z\"]}",
+	        " {\"tags\" : [ \"a\\\"]\" , \"b,c\" ], \"name\":\"tags\"}\n",
+	        "{\"name\":\"[\\\"tags\\\"]\",\"tags\":null}",
+	        "{\"other\":{\"tags\":[\"no\"]},\"tags\":[\"yes\"],\"x\":[\"n\"]}",
+	        "{\"tagsx\":[\"no\"],\"tag\":[\"no\"]}",
+	        "{\"tags\":[]}",
+	};
+	static const long want[] = {3, 2, 0, 1, 0, 0};
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct msg_tags_stream t;
+		CHECK_EQ(msg_tags_count(docs[i], strlen(docs[i])), want[i]);
+		msg_tags_stream_reset(&t);
+		msg_tags_stream_feed(&t, docs[i], strlen(docs[i]));
+		CHECK_EQ(msg_tags_stream_count(&t), want[i]);
+		msg_tags_stream_reset(&t);
+		for (const char *p = docs[i]; *p; p++)
+			msg_tags_stream_feed(&t, p, 1);
+		CHECK_EQ(msg_tags_stream_count(&t), want[i]);
+	}
+	static const char *const bad[] = {"",     "[\"a\"]", "{\"tags\":[\"a\"", "{\"tags\":[\"a]}",
+	                                  "{} x", "{}{}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct msg_tags_stream t;
+		msg_tags_stream_reset(&t);
+		msg_tags_stream_feed(&t, bad[i], strlen(bad[i]));
+		CHECK_EQ(msg_tags_stream_count(&t), -1);
+	}
+}
+
 int main(void)
 {
 	RUN(test_results_and_done);
 	RUN(test_close_in_flight);
 	RUN(test_close_from_result);
 	RUN(test_cache_dir);
+	RUN(test_tags_stream);
 	return T_DONE();
 }

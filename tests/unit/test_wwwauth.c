@@ -1,4 +1,7 @@
 /* test_wwwauth.c: RFC 7235 WWW-Authenticate parsing. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "t.h"
 #include "wwwauth.h"
 
@@ -65,10 +68,30 @@ static void test_malformed(void)
 	wwwauth_free(&wa);
 }
 
+/* A header of thousands of challenges keeps the first WWWAUTH_MAX_CHALLENGES only. */
+static void test_many(void)
+{
+	struct wwwauth wa = {0};
+	size_t n = 3000, len = 0;
+	char *v = malloc(n * 32 + 64);
+	CHECK(v != NULL);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(v + len, "%sBasic realm=\"r\\\"%zu\"", i ? ", " : "", i);
+	len += (size_t)sprintf(v + len, ", Bearer realm=\"late\"");
+	CHECK_EQ(wwwauth_parse(&wa, v), -1);
+	CHECK_EQ(wa.n, WWWAUTH_MAX_CHALLENGES);
+	CHECK_STR(wwwauth_param(&wa.v[1], "realm"), "r\"1");
+	CHECK(wwwauth_find(&wa, "Bearer") == NULL);
+	CHECK_EQ(wwwauth_parse(&wa, "Bearer realm=\"more\""), -1); /* a second header too */
+	wwwauth_free(&wa);
+	free(v);
+}
+
 int main(void)
 {
 	RUN(test_bearer_quoted);
 	RUN(test_several);
 	RUN(test_malformed);
+	RUN(test_many);
 	return T_DONE();
 }

@@ -1,8 +1,10 @@
 """The r2k engine for repo2docker: `r2k client` streams the build context to an r2k runner.
 
-Registered as the repo2docker engines ``r2k`` and ``kaniko`` (entry-point group
-``repo2docker.engines``). Settings have the names and environment variables of
-repo2kaniko's KanikoEngine, so existing configurations keep working.
+Registered as the repo2docker engines ``r2k`` (R2kEngine) and ``kaniko``
+(KanikoEngine, the same engine under repo2kaniko's class name, so that
+``KanikoEngine.*`` configuration applies to it). Settings have the names and
+environment variables of repo2kaniko's KanikoEngine, so existing
+configurations keep working.
 """
 
 import json
@@ -249,9 +251,11 @@ class R2kEngine(_EngineBase):
     def _cache_dir_default(self):
         return os.environ.get("KANIKO_CACHE_DIR", "")
 
+    # Tags pushed by build() in this process: repo2docker creates a new engine to push.
+    _pushed = set()
+
     def __init__(self, *, parent=None):
         super().__init__(parent=parent)
-        self._pushed = set()
 
     def build(
         self,
@@ -305,7 +309,7 @@ class R2kEngine(_EngineBase):
         )
         yield from self._run(argv, env, fileobj)
         if do_push and tag:
-            self._pushed.add(tag)
+            R2kEngine._pushed.add(tag)
 
     def _run(self, argv, env, fileobj):
         proc = subprocess.Popen(
@@ -350,12 +354,33 @@ class R2kEngine(_EngineBase):
 
     def push(self, image_spec, *, stream=True):
         """Images are pushed by build() (push_image); pushing later is not possible."""
-        if image_spec not in self._pushed and not self.push_image:
+        if image_spec not in R2kEngine._pushed and not self.push_image:
             raise R2kBuildError(2, f"{image_spec} was not pushed: set push_image")
         return iter([])
 
     def run(self, *args, **kwargs):
         raise NotImplementedError("the r2k engine builds images; it cannot run containers")
+
+
+class KanikoEngine(R2kEngine):
+    """R2kEngine under the name of repo2kaniko's engine (``--engine kaniko``): configuration
+    written for repo2kaniko (``c.KanikoEngine.…``, ``--KanikoEngine.…``) applies to it,
+    R2kEngine's too. Its default address is repo2kaniko's, tcp://localhost:8080. Settings
+    that only meant something to repo2kaniko are accepted and not used."""
+
+    @default("kaniko_address")
+    def _kaniko_address_default(self):
+        return (os.environ.get("KANIKO_ADDRESS") or os.environ.get("R2K_RUNNER")
+                or "tcp://localhost:8080")
+
+    kaniko_executable = Unicode(
+        help="repo2kaniko: the Kaniko executable (not used: the runner has its own).",
+        config=True)
+    kaniko_build_path = Unicode(
+        help="repo2kaniko: the directory shared with Kaniko (not used: the context is "
+             "streamed).", config=True)
+    login_executable = Unicode(help="repo2kaniko: the login tool (not used).", config=True)
+    kaniko_loglevel = Unicode(help="repo2kaniko: Kaniko's log level (not used).", config=True)
 
 
 def _feed(fileobj, pipe):
