@@ -241,7 +241,7 @@ static void kaniko(const struct runner_config *cfg, const struct build_request *
 	strlist_push(a, "--log-format=text");
 }
 
-/* buildah build, then one push per destination, then rmi of the local image. */
+/* buildah build under a local name, then one push per destination, then rmi of that name. */
 static void buildah(const struct runner_config *cfg, const struct build_request *req,
                     const char *ws, const char *dockerfile, unsigned long build_id,
                     struct backend_plan *p)
@@ -255,11 +255,13 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 		backend_ref_host(req->destinations.v[i], host, sizeof(host));
 		tls_off = tls_off || is_loopback(host);
 	}
-	if (req->destinations.n)
-		snprintf(image, sizeof(image), "%s", req->destinations.v[0]);
-	else
-		snprintf(image, sizeof(image), "localhost/r2k-build-%ld-%lu:latest", (long)getpid(),
-		         build_id);
+	/*
+	 * Always a name of this build's own, never a destination: concurrent
+	 * builds of one destination (in one runner, or runners sharing storage)
+	 * would otherwise push, or remove, each other's image.
+	 */
+	snprintf(image, sizeof(image), "localhost/r2k-build-%ld-%lu:latest", (long)getpid(),
+	         build_id);
 
 	struct strlist *a = &add_step(p, "buildah build")->argv;
 	strlist_push(a, cfg->buildah);

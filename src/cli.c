@@ -11,7 +11,7 @@ static const struct opt client_opts[] = {
 	{"cache-dir", 0, OPT_STRING, CO(cache_dir), "DIR", "base-image cache directory on the runner", 0},
 	{"cache-registry", 0, OPT_STRING, CO(cache_registry), "REPO", "cache layers in this repository", 0},
 	{"cache-registry-credentials", 0, OPT_LIST, CO(cache_registry_credentials), "K=V",
-	 "cache registry credential field: registry, username, password or auth; env KANIKO_CACHE_REGISTRY_CREDENTIALS", 0},
+	 "cache registry credential field: registry, username, password, auth or insecure; env KANIKO_CACHE_REGISTRY_CREDENTIALS", 0},
 	{"cache-registry-insecure", 0, OPT_BOOL, CO(cache_registry_insecure), NULL, "reach the cache registry over plain HTTP", 0},
 	{"connect-timeout", 0, OPT_SECONDS, CO(connect_timeout), "SECONDS", "give up connecting after this long (default 30)", 0},
 	{"context", 'c', OPT_STRING, CO(context), "DIR|-", "build context directory, or - for a tar stream on stdin (default .)", 0},
@@ -24,7 +24,7 @@ static const struct opt client_opts[] = {
 	{"progress", 0, OPT_STRING, CO(progress), "WHEN", "upload progress on stderr: auto (a terminal), always, never", 0},
 	{"push", 0, OPT_BOOL, CO(push), NULL, "push the image (default on; env KANIKO_PUSH_IMAGE)", 0},
 	{"registry-credentials", 0, OPT_LIST, CO(registry_credentials), "K=V",
-	 "registry credential field: registry, username, password or auth; env CONTAINER_ENGINE_REGISTRY_CREDENTIALS", 0},
+	 "registry credential field: registry, username, password, auth or insecure; env CONTAINER_ENGINE_REGISTRY_CREDENTIALS", 0},
 	{"runner", 'r', OPT_STRING, CO(runner), "ADDR", "runner address, tcp://HOST:PORT or unix:///path; env R2K_RUNNER", 0},
 	{"target", 0, OPT_STRING, CO(target), "STAGE", "build stage to stop at", 0},
 	{"verbose", 'v', OPT_BOOL, CO(verbose), NULL, "debug messages from r2k", 0},
@@ -46,7 +46,7 @@ static const struct opt runner_opts[] = {
 	{"isolation", 0, OPT_STRING, RO(isolation), "MODE", "buildah isolation (default chroot)", 0},
 	{"kill-timeout", 0, OPT_SECONDS, RO(kill_timeout), "SECONDS", "wait this long after SIGTERM before SIGKILL (default 5)", 0},
 	{"listen", 'l', OPT_LIST, RO(listen), "ADDR", "tcp://HOST:PORT or unix:///path (default tcp://127.0.0.1:9000)", 0},
-	{"max-builds", 0, OPT_UINT, RO(max_builds), "N", "concurrent builds with --multiple (default 4)", 0},
+	{"max-builds", 0, OPT_UINT, RO(max_builds), "N", "concurrent builds with --multiple (default 1 with kaniko, 4 with buildah)", 0},
 	{"max-context-bytes", 0, OPT_UINT, RO(max_context_bytes), "SIZE", "largest extracted context (default 16G)", 0},
 	{"max-context-entries", 0, OPT_UINT, RO(max_context_entries), "N", "most entries in a context (default 1000000)", 0},
 	{"multiple", 0, OPT_BOOL, RO(multiple), NULL, "serve builds until stopped (default: one build, then exit)", OPT_SINGLE_DASH},
@@ -134,7 +134,7 @@ void cli_client_defaults(struct client_config *c)
 void cli_runner_defaults(struct runner_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->max_builds = 4;
+	c->max_builds = CLI_MAX_BUILDS_UNSET; /* then 1 with Kaniko, 4 with buildah */
 	c->max_context_bytes = 16ull << 30;
 	c->max_context_entries = 1000000;
 	c->idle_timeout = 30;

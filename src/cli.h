@@ -30,6 +30,9 @@ struct client_config {
 };
 
 /* r2k runner: how to serve and how to build. */
+/* runner_config.max_builds before validation: the backend picks the default. */
+#define CLI_MAX_BUILDS_UNSET UINT64_MAX
+
 struct runner_config {
 	struct strlist listen;            /* tcp://HOST:PORT or unix:///path */
 	char *unix_mode;                  /* octal mode of unix socket files; default 0660 */

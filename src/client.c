@@ -43,6 +43,7 @@ static void on_upload_done(struct upload *u, int err, const char *msg, void *arg
 static void on_upload_warn(const char *msg, void *arg);
 static void free_stream_cb(uv_handle_t *h);
 static void prepare_process(void);
+static void hide_secrets(int argc, char **argv);
 
 /* The loop's clock in milliseconds. */
 uint64_t client_now_ms(struct client *c)
@@ -486,6 +487,35 @@ static void prepare_process(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * Overwrite the secrets of --registry-credentials and
+ * --cache-registry-credentials (password=, auth=) in argv, which the options
+ * were copied from, so that ps and /proc/PID/cmdline stop showing them.
+ */
+static void hide_secrets(int argc, char **argv)
+{
+	static const char *const opts[] = {"--registry-credentials",
+	                                   "--cache-registry-credentials"};
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return;
+		char *value = NULL;
+		for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !value; k++) {
+			size_t n = strlen(opts[k]);
+			if (strncmp(argv[i], opts[k], n) != 0)
+				continue;
+			if (argv[i][n] == '=')
+				value = argv[i] + n + 1;
+			else if (argv[i][n] == '\0' && i + 1 < argc)
+				value = argv[++i];
+		}
+		if (value &&
+		    (strncmp(value, "password=", 9) == 0 || strncmp(value, "auth=", 5) == 0))
+			for (char *p = strchr(value, '=') + 1; *p; p++)
+				*p = '*';
+	}
+}
+
 /* r2k client: parse, connect, stream, relay; returns the exit status. */
 int client_main(int argc, char **argv)
 {
@@ -500,6 +530,7 @@ int client_main(int argc, char **argv)
 		cli_client_free(&c->cfg);
 		return rc == 1 ? 0 : rc;
 	}
+	hide_secrets(argc, argv);
 	c->verbose = c->cfg.verbose;
 	c->json = c->cfg.json;
 	const char *prog = c->cfg.progress ? c->cfg.progress : "auto";

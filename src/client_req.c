@@ -21,11 +21,29 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/*
+ * KANIKO_PUSH_IMAGE as repo2kaniko reads it: set and not empty, it pushes
+ * only when it says 1, t or true (any case; y, yes and on too, as the
+ * repo2docker engine package reads it); anything else means no push.
+ * Unset or empty, r2k's default stands: push.
+ */
 void client_env_defaults(struct client_config *cfg)
 {
+	static const char *const yes[] = {"1", "t", "true", "y", "yes", "on"};
 	const char *v = getenv("KANIKO_PUSH_IMAGE");
-	if (v && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "no") == 0))
-		cfg->push = false;
+	if (!v)
+		return;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	size_t n = strlen(v);
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n'))
+		n--;
+	if (!n)
+		return;
+	cfg->push = false;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strlen(yes[i]) == n && strncasecmp(v, yes[i], n) == 0)
+			cfg->push = true;
 }
 
 /* The registry host of a repository reference ("host:5000/cache" -> "host:5000"). */
@@ -84,7 +102,7 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 			/* The item may be a mistyped secret: do not echo it. */
 			snprintf(err, errlen,
 			         "%s: item %zu is not KEY=VALUE (keys: registry, username, "
-			         "password, auth)",
+			         "password, auth, insecure)",
 			         opt, i + 1);
 			goto bad;
 		}
@@ -123,7 +141,8 @@ static int creds_from_flags(const struct strlist *l, const char *opt, bool singl
 		} else {
 			snprintf(
 			        err, errlen,
-			        "%s: unknown key '%.*s' (keys: registry, username, password, auth)",
+			        "%s: unknown key '%.*s' (keys: registry, username, password, auth, "
+			        "insecure)",
 			        opt, (int)(kl > 64 ? 64 : kl), item);
 			goto bad;
 		}
@@ -153,6 +172,33 @@ int client_build_request(const struct client_config *cfg, struct build_request *
                          size_t errlen)
 {
 	msg_request_init(r);
+	/* An empty value would reach the builder as, say, "--destination=". */
+	const struct {
+		const char *name, *value;
+	} single[] = {{"--dockerfile", cfg->dockerfile},
+	              {"--platform", cfg->platform},
+	              {"--target", cfg->target},
+	              {"--cache-registry", cfg->cache_registry},
+	              {"--cache-dir", cfg->cache_dir}};
+	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+		if (single[i].value && !*single[i].value) {
+			snprintf(err, errlen, "%s: the value is empty", single[i].name);
+			goto bad;
+		}
+	}
+	const struct {
+		const char *name;
+		const struct strlist *l;
+	} lists[] = {{"--destination", &cfg->destinations},
+	             {"--insecure-registry", &cfg->insecure_registries}};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		for (size_t k = 0; k < lists[i].l->n; k++) {
+			if (!*lists[i].l->v[k]) {
+				snprintf(err, errlen, "%s: the value is empty", lists[i].name);
+				goto bad;
+			}
+		}
+	}
 	for (size_t i = 0; i < cfg->destinations.n; i++)
 		strlist_push(&r->destinations, cfg->destinations.v[i]);
 	for (size_t i = 0; i < cfg->build_args.n; i++) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -91,6 +92,15 @@ struct upload *upload_new(uv_loop_t *loop, const char *context, upload_warn_cb w
 			return NULL;
 		}
 	} else {
+		struct stat st;
+		if (stat(context, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen,
+			         "--context %s: not a directory (a tar file goes on stdin: "
+			         "--context - < %s)",
+			         context, context);
+			free(u);
+			return NULL;
+		}
 		u->kind = UP_DIR;
 		u->ts = tarsrc_open(context, tar_warn, u, err, errlen);
 		if (!u->ts) {

@@ -589,7 +589,7 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 	if (dfd < 0)
 		goto out;
 	if (hl) {
-		struct stat st;
+		struct stat st = {.st_mode = 0};
 		char shown[512];
 		trel = malloc(NAME_MAX_LEN);
 		printable(hl, shown, sizeof(shown));
@@ -604,20 +604,20 @@ static int extract_entry(struct extract *x, struct archive *a, struct archive_en
 			goto out;
 		}
 		/*
-		 * The context directory started empty and only this worker writes to
-		 * it, so a regular file there is an earlier regular file of the
-		 * context: no list of names is kept (memory stays flat whatever the
-		 * number of entries).
+		 * The root started empty: a regular file found below it without
+		 * following a symlink is one this context made. No list of them
+		 * is kept, so memory does not grow with the number of files.
 		 */
 		tfd = xfs_open_parent(x->rootfd, trel, false, &tbase, why, whylen);
-		if (tfd < 0 || fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode)) {
+		if (tfd >= 0 && fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			st.st_mode = 0;
+		if (tfd >= 0 && !S_ISREG(st.st_mode))
 			snprintf(why, whylen,
 			         "hard link to '%s', which is not an earlier regular file of the "
 			         "context",
 			         shown);
+		if (tfd < 0 || !S_ISREG(st.st_mode))
 			goto out;
-		}
 		if (xfs_clear(dfd, base, false, why, whylen) < 0)
 			goto out;
 		if (linkat(tfd, tbase, dfd, base, 0) != 0) {

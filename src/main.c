@@ -6,6 +6,7 @@
 #endif
 
 #include "cli.h"
+#include "reaper.h"
 #include "roles.h"
 
 #define MALLOC_KEEP (4 << 20) /* freed heap memory kept for reuse, and the mmap threshold */
@@ -49,6 +50,9 @@ int main(int argc, char **argv)
 		return R2K_EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
+	/* Internal: the runner runs each builder below "r2k __reap" (reaper.c). */
+	if (strcmp(cmd, REAPER_COMMAND) == 0)
+		return reaper_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "client") == 0)
 		return client_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "runner") == 0)

@@ -8,6 +8,8 @@
 
 static void add_str(cJSON *o, const char *k, const char *v);
 static void add_list(cJSON *o, const char *k, const struct strlist *l);
+static bool has_nul(const char *json, size_t len);
+static int empty_field(const struct build_request *r, char *err, size_t errlen);
 static int get_str(const cJSON *o, const char *k, char **out, char *err, size_t errlen);
 static int get_bool(const cJSON *o, const char *k, bool *out, char *err, size_t errlen);
 static int get_list(const cJSON *o, const char *k, struct strlist *out, bool need_eq, char *err,
@@ -170,10 +172,70 @@ static int get_list(const cJSON *o, const char *k, struct strlist *out, bool nee
 	return 0;
 }
 
+/* An empty string where a builder flag needs a value ("--destination="): -1 + which. */
+static int empty_field(const struct build_request *r, char *err, size_t errlen)
+{
+	const struct {
+		const char *name, *value;
+	} one[] = {{"platform", r->platform},
+	           {"target", r->target},
+	           {"cache_repo", r->cache_repo},
+	           {"cache_dir", r->cache_dir}};
+	const struct {
+		const char *name;
+		const struct strlist *l;
+	} many[] = {{"destinations", &r->destinations},
+	            {"insecure_registries", &r->insecure_registries}};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		if (one[i].value && !*one[i].value) {
+			snprintf(err, errlen, "request field '%s' is empty", one[i].name);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < sizeof(many) / sizeof(many[0]); i++) {
+		for (size_t k = 0; k < many[i].l->n; k++) {
+			if (!*many[i].l->v[k]) {
+				snprintf(err, errlen, "request field '%s[%zu]' is empty",
+				         many[i].name, k);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Whether the JSON text holds a NUL character, raw or as \u0000 inside a
+ * string: C strings would cut the value there, so the build would get
+ * something other than what was sent.
+ */
+static bool has_nul(const char *json, size_t len)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (json[i] == '\0')
+			return true;
+		if (json[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && json[i] == '\\' && i + 1 < len) {
+			if (json[i + 1] == 'u' && i + 5 < len &&
+			    strncmp(json + i + 2, "0000", 4) == 0)
+				return true;
+			i++; /* the escaped character */
+		}
+	}
+	return false;
+}
+
 int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
                        size_t errlen)
 {
 	msg_request_init(r);
+	if (has_nul(json, len)) {
+		snprintf(err, errlen,
+		         "request holds a NUL character, which no build flag can carry");
+		return -1;
+	}
 	cJSON *o = cJSON_ParseWithLength(json, len);
 	if (!o) {
 		snprintf(err, errlen, "request is not valid JSON");
@@ -195,7 +257,7 @@ int msg_request_decode(const char *json, size_t len, struct build_request *r, ch
 	    get_list(o, "insecure_registries", &r->insecure_registries, false, err, errlen) ||
 	    get_str(o, "cache_dir", &r->cache_dir, err, errlen) ||
 	    get_bool(o, "push", &r->push, err, errlen) ||
-	    get_bool(o, "warm", &r->warm, err, errlen))
+	    get_bool(o, "warm", &r->warm, err, errlen) || empty_field(r, err, errlen))
 		goto out;
 	const cJSON *creds = cJSON_GetObjectItemCaseSensitive(o, "credentials");
 	if (creds && !cJSON_IsNull(creds)) {

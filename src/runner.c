@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -32,6 +33,8 @@ struct runner_listener {
 	bool from_systemd; /* never unlinked or shut down by us */
 	bool open;
 	char path[108]; /* unix socket path we created, to unlink on exit */
+	dev_t dev;      /* and its identity, so that a successor's socket is left alone */
+	ino_t ino;
 	char name[160]; /* for logs */
 };
 
@@ -48,6 +51,8 @@ struct sniff {
 static int validate_config(struct runner_config *cfg);
 static int open_listeners(struct runner *r);
 static int listen_addr(struct runner *r, struct runner_listener *l, const char *spec);
+static int socket_in_use(const char *path);
+static int bind_unix(const char *path);
 static int adopt_fd(struct runner *r, struct runner_listener *l, const struct sdact_fd *fd,
                     bool *is_connection);
 static uv_stream_t *new_stream(struct runner *r, bool is_pipe);
@@ -322,6 +327,42 @@ static void sniff_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	runner_conn_remove(r, &sn->conn);
 }
 
+/* Whether a process accepts connections on the unix socket at path (else it is stale). */
+static int socket_in_use(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	close(fd);
+	/* Refused: nobody listens. A full backlog (EAGAIN) still means someone does. */
+	return rc == 0 || e == EAGAIN;
+}
+
+/* A unix stream socket bound to path: its fd, or a negative libuv error. */
+static int bind_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return UV_ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 /* Bind one --listen address. */
 static int listen_addr(struct runner *r, struct runner_listener *l, const char *spec)
 {
@@ -338,7 +379,10 @@ static int listen_addr(struct runner *r, struct runner_listener *l, const char *
 		l->is_pipe = true;
 		uv_pipe_init(r->loop, &l->u.pipe, 0);
 		l->open = true;
-		/* A stale socket file from an earlier run is replaced; anything else is not. */
+		/*
+		 * A stale socket file from an earlier run is replaced; one that a
+		 * live process still listens on, or anything else, is not.
+		 */
 		struct stat st;
 		if (lstat(a.path, &st) == 0) {
 			if (!S_ISSOCK(st.st_mode)) {
@@ -347,13 +391,29 @@ static int listen_addr(struct runner *r, struct runner_listener *l, const char *
 				        spec);
 				return -1;
 			}
+			if (socket_in_use(a.path)) {
+				fprintf(stderr,
+				        "r2k runner: --listen %s: another process is listening on "
+				        "it\n",
+				        spec);
+				return -1;
+			}
 			unlink(a.path);
 		}
-		if ((rc = uv_pipe_bind(&l->u.pipe, a.path)) != 0) {
-			fprintf(stderr, "r2k runner: --listen %s: %s\n", spec, uv_strerror(rc));
+		/* Bound here, not with uv_pipe_bind: libuv would unlink the path on close. */
+		int fd = bind_unix(a.path);
+		if (fd < 0 || (rc = uv_pipe_open(&l->u.pipe, fd)) != 0) {
+			fprintf(stderr, "r2k runner: --listen %s: %s\n", spec,
+			        uv_strerror(fd < 0 ? fd : rc));
+			if (fd >= 0)
+				close(fd);
 			return -1;
 		}
 		snprintf(l->path, sizeof(l->path), "%s", a.path);
+		if (lstat(a.path, &st) == 0) {
+			l->dev = st.st_dev;
+			l->ino = st.st_ino;
+		}
 		unsigned long mode =
 		        strtoul(r->cfg->unix_mode ? r->cfg->unix_mode : "0660", NULL, 8);
 		if (chmod(a.path, (mode_t)mode) != 0) {
@@ -521,7 +581,10 @@ static void close_listeners(struct runner *r)
 			continue;
 		l->open = false;
 		uv_close(&l->u.h, NULL);
-		if (l->path[0] && !l->from_systemd)
+		struct stat st;
+		/* Only the socket file we created: another runner may have replaced it. */
+		if (l->path[0] && !l->from_systemd && lstat(l->path, &st) == 0 &&
+		    st.st_dev == l->dev && st.st_ino == l->ino)
 			unlink(l->path);
 	}
 }
@@ -622,6 +685,19 @@ static int validate_config(struct runner_config *cfg)
 			return -1;
 		}
 	}
+	/*
+	 * Kaniko unpacks each image onto the container's own root file system:
+	 * two executors at once in one container destroy each other's builds.
+	 */
+	bool kaniko = strcmp(cfg->backend, "kaniko") == 0;
+	if (cfg->max_builds == CLI_MAX_BUILDS_UNSET)
+		cfg->max_builds = kaniko ? 1 : 4;
+	else if (kaniko && cfg->multiple && cfg->max_builds > 1)
+		fprintf(stderr,
+		        "r2k runner: warning: --max-builds %llu with Kaniko: concurrent executors "
+		        "share this container's root file system and break each other's builds "
+		        "unless --executor starts each one in a container of its own\n",
+		        (unsigned long long)cfg->max_builds);
 	if (cfg->max_builds == 0) {
 		fprintf(stderr, "r2k runner: --max-builds must be at least 1\n");
 		return -1;

@@ -366,12 +366,21 @@ static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t
 		peer_buf_free(buf);
 		return;
 	}
+	/*
+	 * Backpressure, except while the builder is being killed: then the pipes
+	 * are read on so that a client that stopped reading cannot hold the
+	 * build, and what does not fit in the connection's queue is dropped (a
+	 * builder that ignores SIGTERM could otherwise fill memory until SIGKILL).
+	 */
+	bool killing = s->cancel_asked || s->st == ST_DONE;
+	if (killing && peer_above_high(s->p)) {
+		s->dropped += len;
+		peer_buf_free(buf);
+		return;
+	}
 	s->r->stats.output_bytes += len;
 	peer_buf_send(s->p, which == JOB_STDOUT ? R2K_FRAME_STDOUT : R2K_FRAME_STDERR, buf, len);
-	/* Backpressure, except while the builder is being killed: then its last output
-	 * (bounded by the pipes) is queued so that a client that stopped reading cannot
-	 * hold the build. */
-	if (peer_above_high(s->p) && !s->cancel_asked && s->st != ST_DONE)
+	if (peer_above_high(s->p) && !killing)
 		job_pause_output(j);
 }
 
@@ -379,6 +388,17 @@ static void on_job_exit(struct job *j, int how, int value, void *arg)
 {
 	struct session *s = arg;
 	s->job = NULL;
+	if (s->dropped) {
+		log_warn(s->conn.id,
+		         "%llu bytes of output dropped while the builder was stopped: the client "
+		         "was not reading",
+		         (unsigned long long)s->dropped);
+		session_log(s, R2K_LOG_WARN,
+		            "%llu bytes of the builder's last output were dropped: this client was "
+		            "not reading while the builder was stopped",
+		            (unsigned long long)s->dropped);
+		s->dropped = 0;
+	}
 	if (s->job_is_cleanup || s->st == ST_DONE) {
 		s->job_is_cleanup = false;
 		session_finish(s);

@@ -60,6 +60,7 @@ struct session {
 	int lock_fd;         /* held while a step with a lock runs, else -1 */
 	bool lock_waiting;   /* flush_timer retries taking the lock */
 	uint64_t step_start; /* uv_now when the current step started */
+	uint64_t dropped;    /* output bytes dropped while the builder was being killed */
 	/* The last frame (ERROR or EXIT), sent once the workspace is gone. */
 	uint16_t final_type;
 	size_t final_len;

@@ -100,7 +100,8 @@ COPY payload.bin /data/payload.bin
                     "--registry-credentials", "username=" + USER,
                     "--registry-credentials", "password=" + PASSWORD])
     assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:], env["runner"].log()[-3000:])
-    assert b"to-stdout:bonjour" in p.stdout and b"to-stdout:bonjour" not in p.stderr
+    assert b"to-stdout:bonjour" in p.stdout and b"to-stdout:bonjour" not in p.stderr, \
+        (p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
     assert b"to-stderr:bonjour" in p.stderr and b"to-stderr:bonjour" not in p.stdout
     files, cfg = registry_files(env["dest_reg"], "team/app", "1", basic(USER, PASSWORD))
     assert files.get("data/payload.bin") == payload

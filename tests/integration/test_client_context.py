@@ -197,6 +197,16 @@ def test_missing_context_directory():
     assert b"/nonexistent/r2k-ctx" in p.stderr
 
 
+def test_tar_file_as_context_directory_gets_a_hint(tmp):
+    path = os.path.join(tmp, "ctx.tar")
+    with open(path, "wb") as f:
+        f.write(b"\0" * 1024)
+    p = run_client(["--runner", "tcp://127.0.0.1:%d" % closed_port(), "--context", path])
+    assert p.returncode == 65
+    assert ("--context %s: not a directory (a tar file goes on stdin: --context - < %s)"
+            % (path, path)).encode() in p.stderr, p.stderr
+
+
 def make_tar(compress):
     bio = io.BytesIO()
     mode = "w:gz" if compress else "w"

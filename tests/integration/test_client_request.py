@@ -78,7 +78,9 @@ def test_build_arg_from_environment(ctx):
 
 @pytest.mark.parametrize("value,push", [("false", False), ("FALSE", False), ("0", False),
                                         ("No", False), ("true", True), ("1", True),
-                                        ("", True)])
+                                        ("", True), ("T", True), (" yes ", True), ("on", True),
+                                        # anything else is not a yes, as repo2kaniko reads it
+                                        ("off", False), ("f", False), ("bogus", False)])
 def test_kaniko_push_image(ctx, value, push):
     assert request(ctx, env={"KANIKO_PUSH_IMAGE": value})["push"] is push
 
@@ -136,6 +138,14 @@ def test_cache_registry_credentials(ctx):
         {"registry": "docker.io", "auth": "YTpi", "insecure": False}]
 
 
+def test_empty_values_are_usage_errors():
+    for args, name in ((["--destination="], "--destination"), (["-d", "a", "-d", ""], "--destination"),
+                       (["--platform="], "--platform"), (["--target", ""], "--target"),
+                       (["--cache-registry="], "--cache-registry"), (["--cache-dir="], "--cache-dir"),
+                       (["--insecure-registry="], "--insecure-registry"), (["-f", ""], "--dockerfile")):
+        assert "r2k client: %s: the value is empty" % name in usage_error(*args)
+
+
 def test_bad_credentials_are_usage_errors():
     secret = "hunter2-secret"
     e = usage_error("--registry-credentials", "username=u",
@@ -165,3 +175,43 @@ def test_bad_credentials_are_usage_errors():
     assert "object" in e
     e = usage_error("--label", "novalue")
     assert "--label" in e
+
+
+def test_secrets_leave_the_command_line(ctx):
+    """Once parsed, password= and auth= values are overwritten in argv: ps and
+    /proc/PID/cmdline no longer show them (the request still carries them)."""
+    import socket
+    import subprocess
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(60)
+    args = [os.environ["R2K_BIN"], "client", "--runner",
+            "tcp://127.0.0.1:%d" % srv.getsockname()[1], "--context", ctx,
+            "--registry-credentials", "registry=reg:5000",
+            "--registry-credentials", "username=ci",
+            "--registry-credentials", "password=TopSecret1",
+            "--registry-credentials=registry=other:1",
+            "--registry-credentials=auth=U2VjcmV0Mg==",
+            "--cache-registry", "cache:1/c",
+            "--cache-registry-credentials", "password=TopSecret3",
+            "--cache-registry-credentials", "username=cu"]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        conn, _ = srv.accept()  # the client connects only after parsing its options
+        with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+            cmdline = f.read()
+        for secret in (b"TopSecret1", b"U2VjcmV0Mg==", b"TopSecret3"):
+            assert secret not in cmdline, cmdline
+        assert b"username=ci" in cmdline and b"registry=other:1" in cmdline
+        assert b"password=**********" in cmdline
+        conn.close()
+    finally:
+        p.kill()
+        p.wait()
+        srv.close()
+    # The values themselves reach the runner untouched.
+    r = request(ctx, "--registry-credentials", "registry=reg:5000",
+                "--registry-credentials", "username=ci",
+                "--registry-credentials", "password=TopSecret1")
+    assert r["credentials"][0]["password"] == "TopSecret1"

@@ -8,7 +8,9 @@
   ERROR codes to exit statuses, both ways;
 - every exit status the client's code can return has a row in README.md's
   exit-status table, and every row there is one the code can return;
-- docs/design.md names every src/*.c module.
+- docs/design.md names every src/*.c module;
+- the byte-level examples of docs/protocol.md are what the documented layout
+  gives (test_frame.c checks the C codec against the same bytes).
 """
 import glob
 import os
@@ -369,3 +371,69 @@ def test_design_names_every_module():
     missing = [os.path.basename(p) for p in sorted(glob.glob(os.path.join(SRC, "src", "*.c")))
                if not re.search(r"^\|.*`%s`" % re.escape(os.path.basename(p)), design, re.M)]
     assert not missing, "docs/design.md's module tables do not name: " + ", ".join(missing)
+
+
+# ---- (e) docs/protocol.md's byte-level examples -------------------------------
+
+def hex_dumps(text):
+    """The hex dump blocks of a section: lists of (offset, head bytes, tail bytes, elided)."""
+    blocks = []
+    for block in re.findall(r"```\n(.*?)```", text, re.S):
+        lines = []
+        for line in block.splitlines():
+            m = re.match(r"([0-9a-f]{4})  ((?:[0-9a-f]{2} |\.\.\. )+)", line + " ")
+            if not m:
+                continue
+            toks = m.group(2).split()
+            elided = "..." in toks
+            head = toks[:toks.index("...")] if elided else toks
+            tail = toks[toks.index("...") + 1:] if elided else []
+            lines.append((int(m.group(1), 16), bytes.fromhex("".join(head)),
+                          bytes.fromhex("".join(tail)), elided))
+        if lines:
+            blocks.append(lines)
+    return blocks
+
+
+def test_protocol_example_bytes():
+    """Every byte the examples show is what the documented layout gives for their payloads
+    (test_frame.c encodes the same exchange with the C codec); offsets run on."""
+    import hashlib
+    import struct
+
+    def frame(ftype, payload):
+        return struct.pack(">HHI", ftype, 0, len(payload)) + payload
+
+    pre = b"\x89R2K\r\n\x1a\n" + struct.pack(">HH", 1, 0)
+    req = b'{"destinations":["localhost:5000/demo:1"],"push":true}'
+    chk = (b'{"target":"localhost:5000","kind":"reachability","status":"ok","passed":true,'
+           b'"detail":"HTTP 200","latency_ms":1.2}')
+    ctx = b"tar bytes"
+    want = [
+        pre + frame(0x0101, req) + frame(0x0102, ctx) +
+        frame(0x0103, struct.pack(">Q", len(ctx)) + hashlib.sha256(ctx).digest()),
+        pre + frame(0x0201, chk) + frame(0x0202, b"STEP 1/2\n") + frame(0x0203, b"warn\n") +
+        frame(0x0205, b"\0" * 8 + b"sha256:9f86"),
+        pre + frame(0x0001, b"\x00\x04context entry '../x': name leaves the workspace"),
+    ]
+    text = section(read("docs/protocol.md"), "## Example exchange")
+    blocks = hex_dumps(text)
+    assert len(blocks) == 3, blocks
+    problems = []
+    for n, (lines, stream) in enumerate(zip(blocks, want)):
+        for i, (off, head, tail, elided) in enumerate(lines):
+            end = lines[i + 1][0] if i + 1 < len(lines) else len(stream)
+            if not elided and i + 1 < len(lines) and off + len(head) != end:
+                problems.append("example %d, line %04x: %d bytes, but the next line is at %04x"
+                                % (n + 1, off, len(head), end))
+            if stream[off:off + len(head)] != head:
+                problems.append("example %d, line %04x: %s, the layout gives %s"
+                                % (n + 1, off, head.hex(" "), stream[off:off + len(head)].hex(" ")))
+            if tail and stream[end - len(tail):end] != tail:
+                problems.append("example %d, line %04x: ends %s, the layout gives %s"
+                                % (n + 1, off, tail.hex(" "), stream[end - len(tail):end].hex(" ")))
+        last_off, last_head, _, elided = lines[-1]
+        if not elided and last_off + len(last_head) != len(stream) and n < 2:
+            problems.append("example %d ends at %04x, the stream at %04x"
+                            % (n + 1, last_off + len(last_head), len(stream)))
+    assert not problems, "\n".join(problems)

@@ -232,3 +232,36 @@ def test_refused_then_client_finishes_sending(env):
     s.close()
     assert res.error is not None and res.error[0] == 4, res.closed
     assert "'../x': name leaves the workspace" in res.error[1]
+
+
+@pytest.mark.parametrize("name,members,entry,reason", [
+    ("dotdot", [(info("../x"), b"x")], "../x", "name leaves the workspace"),
+    ("absolute", [(info("/tmp/r2k-absolute-entry"), b"x")], "/tmp/r2k-absolute-entry",
+     "absolute name"),
+    ("through a symlink", [(info("out", tarfile.SYMTYPE, linkname="OUTSIDE"), None),
+                           (info("out/pwned"), b"x")], "out/pwned", "through the symlink"),
+    ("hard link outside", [(info("h", tarfile.LNKTYPE, linkname="OUTSIDE/secret"), None)], "h",
+     "absolute name"),
+    ("device node", [(info("null", tarfile.CHRTYPE, devmajor=1, devminor=3), None)], "null",
+     "device nodes are not allowed"),
+])
+def test_hostile_tars_through_the_client(env, name, members, entry, reason):
+    """The same refusals end to end: a hostile tar piped into r2k client --context -."""
+    import subprocess
+    fixed = []
+    for ti, data in members:
+        ti.linkname = ti.linkname.replace("OUTSIDE", env["outside"])
+        fixed.append((ti, data))
+    data = tar_of(DOCKERFILE, *fixed)
+    if os.path.exists(env["record"]):
+        os.unlink(env["record"])
+    p = subprocess.run([os.environ["R2K_BIN"], "client", "--runner", env["runner"].addr,
+                        "--context", "-", "--progress=never"], input=data, capture_output=True,
+                       timeout=120)
+    assert p.returncode == 65, p.stderr
+    assert ("r2k: runner error 4 (CONTEXT): context entry '%s'" % entry).encode() in p.stderr
+    assert reason.encode() in p.stderr, p.stderr
+    assert not os.path.exists(env["record"])
+    assert os.listdir(env["ws"]) == []
+    assert sorted(os.listdir(env["outside"])) == ["secret"]
+    assert not os.path.exists("/tmp/r2k-absolute-entry")

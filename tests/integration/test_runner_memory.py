@@ -72,3 +72,39 @@ def test_large_context_bounded_memory():
             assert runner.stop() == 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_output_flood_while_killing_a_builder_for_a_client_that_does_not_read():
+    """A builder that ignores SIGTERM and keeps writing, for a client that sends CANCEL
+    but reads nothing: the runner reads the pipes on (so that the kill can finish) but
+    drops what does not fit in the connection's queue instead of holding it all."""
+    import time
+    tmp = tempfile.mkdtemp(prefix="r2k-test-memory-")
+    try:
+        executor = builders.script_executor(
+            tmp, "trap '' TERM; echo flooding; exec yes 'output nobody reads, output nobody reads'")
+        env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"}
+        runner = w.Runner("--executor", executor, "--workspace", os.path.join(tmp, "ws"),
+                          "--kill-timeout", "2", "--preflight", "off", env=env)
+        try:
+            data = w.make_tar([("Dockerfile", b"FROM scratch\n", 0o644)])
+            s = w.connect(runner.addr)
+            s.sendall(w.preamble() + w.request() + w.frame(w.CONTEXT, data) + w.context_end(data))
+            deadline = time.time() + 60  # bounds, not assertions
+            while "kaniko started" not in runner.log() and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the connection's queue fills up meanwhile
+            s.sendall(w.frame(w.CANCEL))
+            while "build finished" not in runner.log() and time.time() < deadline:
+                time.sleep(0.05)
+            assert "build finished" in runner.log(), runner.log()
+            peak = vm_hwm_kb(runner.proc.pid)
+            res = w.read_result(s)
+            s.close()
+            assert res.exit == (1, 9, ""), (res.exit, res.error, runner.log())
+            assert any("dropped" in text for _, text in res.logs), res.logs
+            assert peak < LIMIT_KB, "runner peaked at %d KiB" % peak
+        finally:
+            runner.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -301,7 +301,7 @@ def test_warm_fills_only_cold_images_one_at_a_time(tmp, regs):
     with open(warmer, "w") as f:
         f.write(WARMER % {"log": log, "argv": argv})
     os.chmod(warmer, 0o755)
-    runner, marker, ws = start_runner(tmp, "--warmer", warmer)
+    runner, marker, ws = start_runner(tmp, "--warmer", warmer, "--max-builds", "2")
     try:
         dockerfile = ("FROM %s/base/warm:cached AS a\nFROM %s/base/warm:cold\n"
                       % (regs.host, regs.host))

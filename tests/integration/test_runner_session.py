@@ -1,4 +1,5 @@
 """The runner's side of the framed protocol: preamble, state machine, request errors, slots."""
+import json
 import os
 import shutil
 import socket
@@ -98,6 +99,14 @@ def test_bad_requests(multi):
         (w.request(dockerfile="../Dockerfile"), "dockerfile '../Dockerfile': leaves the context"),
         (w.request(dockerfile="/etc/passwd"), "dockerfile '/etc/passwd': absolute name"),
         (w.request(credentials=[{"registry": "r.example", "username": "u"}]), "credentials[0]"),
+        # A NUL would cut the value short in argv: refused rather than truncated.
+        (w.frame(w.REQUEST, b'{"destinations": ["reg/a\\u0000b"]}'), "NUL character"),
+        (w.frame(w.REQUEST, b'{"build_args": ["K=v\\\\\\u0000"]}'), "NUL character"),
+        (w.frame(w.REQUEST, b'{"target": "a\x00"}'), "NUL character"),
+        # An empty value would reach the builder as "--destination=".
+        (w.request(destinations=["reg/a", ""]), "'destinations[1]' is empty"),
+        (w.request(cache_repo=""), "'cache_repo' is empty"),
+        (w.request(platform=""), "'platform' is empty"),
     ]
     for req, text in cases:
         res, _ = exchange(multi, w.preamble() + req)
@@ -227,6 +236,37 @@ def test_concurrent_builds(tmp):
         assert os.listdir(ws) == []
     finally:
         assert runner.stop() == 0
+
+
+def version_of(runner):
+    s = w.connect(runner.addr)
+    s.sendall(b"GET /version HTTP/1.1\r\nConnection: close\r\n\r\n")
+    body = w.wait_closed(s).split(b"\r\n\r\n", 1)[1]
+    s.close()
+    return json.loads(body)
+
+
+def test_max_builds_default_follows_the_backend(tmp):
+    """Kaniko unpacks images onto its container's root: one build at a time unless told;
+    an explicit --max-builds above 1 with Kaniko is warned about; buildah defaults to 4."""
+    runner = w.Runner("--multiple", "--workspace", os.path.join(tmp, "ws"))
+    try:
+        assert version_of(runner)["max_builds"] == 1
+    finally:
+        runner.stop()
+    assert "warning" not in runner.log()
+    runner = w.Runner("--multiple", "--max-builds", "3", "--workspace", os.path.join(tmp, "ws"))
+    try:
+        assert version_of(runner)["max_builds"] == 3
+    finally:
+        runner.stop()
+    assert "warning: --max-builds 3 with Kaniko" in runner.log()
+    runner = w.Runner("--multiple", "--backend", "buildah", "--workspace", os.path.join(tmp, "ws"))
+    try:
+        assert version_of(runner)["max_builds"] == 4
+    finally:
+        runner.stop()
+    assert "warning" not in runner.log()
 
 
 def test_preamble_answered_before_any_frame(multi):

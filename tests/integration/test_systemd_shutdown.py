@@ -27,7 +27,8 @@ def setup(tmp_path):
     exe.chmod(0o755)
 
     def start(*extra):
-        return Runner("--multiple", "--executor", str(exe), "--shared-workspace", str(ws),
+        return Runner("--multiple", "--max-builds", "4", "--executor", str(exe),
+                      "--shared-workspace", str(ws),
                       "--workspace", str(tmp_path / "builds"), "--kill-timeout", "2", *extra,
                       env={"R2K_TEST_DIR": str(tmp_path)})
 

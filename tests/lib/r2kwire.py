@@ -69,7 +69,7 @@ def connect(addr, timeout=120):
         s.connect(addr[len("unix://"):])
     else:
         host, port = addr[len("tcp://"):].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), timeout=timeout)
+        s = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     return s
 
 

@@ -1,6 +1,7 @@
 /* test_backend.c: Kaniko and buildah command lines and the builder's environment. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "t.h"
@@ -103,6 +104,9 @@ static void test_buildah(void)
 	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
 	         0);
 	CHECK_EQ(plan.nsteps, 3);
+	/* The local name is the build's own, never a destination (concurrent builds). */
+	char local[128];
+	snprintf(local, sizeof(local), "localhost/r2k-build-%ld-7:latest", (long)getpid());
 	const char *build[] = {"/usr/bin/buildah",
 	                       "--storage-driver=vfs",
 	                       "build",
@@ -110,7 +114,7 @@ static void test_buildah(void)
 	                       "-f",
 	                       "/tmp/w/context/Dockerfile",
 	                       "-t",
-	                       "127.0.0.1:5000/a:1",
+	                       local,
 	                       "--build-arg=A=1",
 	                       "--authfile=/tmp/w/docker/config.json",
 	                       "--tls-verify=false",
@@ -123,7 +127,7 @@ static void test_buildah(void)
 	                       "--authfile=/tmp/w/docker/config.json",
 	                       "--tls-verify=false",
 	                       "--digestfile=/tmp/w/digest",
-	                       "127.0.0.1:5000/a:1",
+	                       local,
 	                       "docker://127.0.0.1:5000/a:1",
 	                       NULL};
 	check_argv(&plan.steps[1].argv, push1);
@@ -132,16 +136,11 @@ static void test_buildah(void)
 	                       "push",
 	                       "--authfile=/tmp/w/docker/config.json",
 	                       "--digestfile=/tmp/w/digest",
-	                       "127.0.0.1:5000/a:1",
+	                       local,
 	                       "docker://reg.example/a:latest",
 	                       NULL};
 	check_argv(&plan.steps[2].argv, push2);
-	const char *rmi[] = {"/usr/bin/buildah",
-	                     "--storage-driver=vfs",
-	                     "rmi",
-	                     "-f",
-	                     "127.0.0.1:5000/a:1",
-	                     NULL};
+	const char *rmi[] = {"/usr/bin/buildah", "--storage-driver=vfs", "rmi", "-f", local, NULL};
 	check_argv(&plan.cleanup, rmi);
 	backend_plan_free(&plan);
 

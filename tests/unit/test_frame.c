@@ -302,6 +302,116 @@ static void test_encoders_truncate(void)
 	CHECK(ce[0] == 0 && ce[2] == 0x01 && ce[3] == 0x23);
 }
 
+/* Parse "89 52 ..." into out; returns the byte count. */
+static size_t hex(const char *text, uint8_t *out)
+{
+	size_t n = 0;
+	unsigned v;
+	int used;
+	while (sscanf(text, " %2x%n", &v, &used) == 1) {
+		out[n++] = (uint8_t)v;
+		text += used;
+	}
+	return n;
+}
+
+/*
+ * docs/protocol.md, "Example exchange": the encoders produce the bytes the
+ * page shows (test_docs.py checks the page's lines against the same
+ * payloads), and the decoder reads both directions back, one byte at a time.
+ */
+static void test_protocol_example(void)
+{
+	static const char request[] =
+	        "{\"destinations\":[\"localhost:5000/demo:1\"],\"push\":true}";
+	static const char check[] =
+	        "{\"target\":\"localhost:5000\",\"kind\":\"reachability\",\"status\":\"ok\","
+	        "\"passed\":true,\"detail\":\"HTTP 200\",\"latency_ms\":1.2}";
+	uint8_t want[256], got[256], sha[32];
+	size_t n = 0;
+
+	/* Client: preamble, REQUEST (54 bytes), CONTEXT "tar bytes", CONTEXT_END. */
+	n += r2k_encode_preamble(got + n, R2K_PROTO_VERSION);
+	n += r2k_encode_header(got + n, R2K_FRAME_REQUEST, sizeof(request) - 1);
+	memcpy(got + n, request, sizeof(request) - 1);
+	n += sizeof(request) - 1;
+	n += r2k_encode_header(got + n, R2K_FRAME_CONTEXT, 9);
+	memcpy(got + n, "tar bytes", 9);
+	n += 9;
+	n += r2k_encode_header(got + n, R2K_FRAME_CONTEXT_END, R2K_CONTEXT_END_LEN);
+	hex("f2 66 df df 4b 47 f8 4f 15 24 66 f7 15 ac 37 31"
+	    "31 49 f5 8f a3 73 79 11 b9 66 80 f1 b4 1d 8d f7",
+	    sha);
+	r2k_context_end_encode(got + n, 9, sha);
+	n += R2K_CONTEXT_END_LEN;
+	CHECK_EQ(n, 0x8b);
+	CHECK_EQ(hex("89 52 32 4b 0d 0a 1a 0a 00 01 00 00 01 01 00 00 00 00 00 36", want), 20);
+	CHECK(memcmp(got, want, 20) == 0);
+	CHECK_EQ(hex("01 02 00 00 00 00 00 09 74 61 72 20 62 79 74 65 73"
+	             "01 03 00 00 00 00 00 28 00 00 00 00 00 00 00 09",
+	             want),
+	         33);
+	CHECK(memcmp(got + 0x4a, want, 33) == 0);
+	CHECK(memcmp(got + 0x6b, sha, 32) == 0);
+	const uint16_t client_types[] = {R2K_FRAME_REQUEST, R2K_FRAME_CONTEXT,
+	                                 R2K_FRAME_CONTEXT_END};
+	struct r2k_decoder d;
+	struct r2k_frame f;
+	size_t used, nf = 0;
+	r2k_decoder_init(&d, true, 0);
+	for (size_t i = 0; i < n; i++)
+		if (r2k_decoder_feed(&d, got + i, 1, &used, &f) == 1)
+			CHECK_EQ(f.type, client_types[nf++]);
+	CHECK_EQ(nf, 3);
+	CHECK_EQ(r2k_decoder_finish(&d), 0);
+	r2k_decoder_free(&d);
+
+	/* Runner: preamble, CHECK (114 bytes), STDOUT, STDERR, EXIT with a digest. */
+	n = r2k_encode_preamble(got, R2K_PROTO_VERSION);
+	n += r2k_encode_header(got + n, R2K_FRAME_CHECK, sizeof(check) - 1);
+	memcpy(got + n, check, sizeof(check) - 1);
+	n += sizeof(check) - 1;
+	n += r2k_encode_header(got + n, R2K_FRAME_STDOUT, 9);
+	memcpy(got + n, "STEP 1/2\n", 9);
+	n += 9;
+	n += r2k_encode_header(got + n, R2K_FRAME_STDERR, 5);
+	memcpy(got + n, "warn\n", 5);
+	n += 5;
+	struct r2k_exit e = {R2K_EXIT_CODE, 0, "sha256:9f86"};
+	uint8_t exitp[64];
+	size_t el = r2k_exit_encode(exitp, sizeof(exitp), &e);
+	n += r2k_encode_header(got + n, R2K_FRAME_EXIT, (uint32_t)el);
+	memcpy(got + n, exitp, el);
+	n += el;
+	CHECK_EQ(n, 0xbf);
+	CHECK_EQ(hex("02 01 00 00 00 00 00 72", want), 8);
+	CHECK(memcmp(got + 0x0c, want, 8) == 0);
+	CHECK_EQ(hex("02 02 00 00 00 00 00 09 53 54 45 50 20 31 2f 32 0a"
+	             "02 03 00 00 00 00 00 05 77 61 72 6e 0a"
+	             "02 05 00 00 00 00 00 13 00 00 00 00 00 00 00 00"
+	             "73 68 61 32 35 36 3a 39 66 38 36",
+	             want),
+	         57);
+	CHECK(memcmp(got + 0x86, want, 57) == 0);
+	const uint16_t runner_types[] = {R2K_FRAME_CHECK, R2K_FRAME_STDOUT, R2K_FRAME_STDERR,
+	                                 R2K_FRAME_EXIT};
+	nf = 0;
+	r2k_decoder_init(&d, true, 0);
+	for (size_t i = 0; i < n; i++)
+		if (r2k_decoder_feed(&d, got + i, 1, &used, &f) == 1)
+			CHECK_EQ(f.type, runner_types[nf++]);
+	CHECK_EQ(nf, 4);
+	r2k_decoder_free(&d);
+
+	/* The refusal: ERROR, 49 bytes, code 4. */
+	static const char msg[] = "context entry '../x': name leaves the workspace";
+	el = r2k_error_encode(exitp, sizeof(exitp), R2K_ERR_CONTEXT, msg);
+	n = r2k_encode_header(got, R2K_FRAME_ERROR, (uint32_t)el);
+	memcpy(got + n, exitp, el);
+	CHECK_EQ(hex("00 01 00 00 00 00 00 31 00 04 63 6f 6e 74 65 78 74 20", want), 18);
+	CHECK(memcmp(got, want, 18) == 0);
+}
+
 int main(void)
 {
 	RUN(test_byte_by_byte);
@@ -310,5 +420,6 @@ int main(void)
 	RUN(test_errors);
 	RUN(test_zero_copy);
 	RUN(test_encoders_truncate);
+	RUN(test_protocol_example);
 	return T_DONE();
 }

@@ -2,11 +2,13 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "job.h"
 #include "peer.h"
 #include "proto.h"
+#include "reaper.h"
 #include "t.h"
 
 struct result {
@@ -23,6 +25,7 @@ static void on_exited(struct job *j, int how, int value, void *arg);
 static int run(const char *script, double kill_after, struct result *res);
 static void on_timer(uv_timer_t *t);
 static bool alive(int pid);
+static void start(uv_loop_t *loop, const char *script, struct result *r);
 
 static const char *const env[] = {"PATH=/usr/bin:/bin", NULL};
 
@@ -101,8 +104,11 @@ static void test_output_and_status(void)
 static void test_environment(void)
 {
 	struct result r;
-	CHECK_EQ(run("env | sort; ls -l /proc/self/fd/0", 0, &r), 0);
+	CHECK_EQ(run("env | sort; ls -l /proc/self/fd/0; [ -e /proc/$$/fd/3 ] && echo fd 3 leaked",
+	             0, &r),
+	         0);
 	CHECK(strstr(r.out, "PATH=/usr/bin:/bin\n") != NULL);
+	CHECK(strstr(r.out, "fd 3 leaked") == NULL);
 	CHECK(strstr(r.out, "HOME=") == NULL);
 	CHECK(strstr(r.out, "/dev/null") != NULL);
 }
@@ -154,8 +160,84 @@ static void test_leftovers_after_exit(void)
 	CHECK(a > 0 && !alive(a));
 }
 
-int main(void)
+/* Start sh -c script as a job of loop. */
+static void start(uv_loop_t *loop, const char *script, struct result *r)
 {
+	char err[256];
+	const char *argv[] = {"/bin/sh", "-c", script, NULL};
+	struct job_spec spec = {.argv = argv, .env = env, .kill_timeout = 0.3, .name = "test"};
+	struct job_ops ops = {.output = on_output, .exited = on_exited};
+	memset(r, 0, sizeof(*r));
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	CHECK_EQ(job_start(loop, &spec, &ops, r, &r->job, err, sizeof(err)), 0);
+}
+
+/*
+ * Two builds at once: when one ends, a daemon the other started (double
+ * fork and setsid: an orphan in a session of its own) is left alone; it
+ * goes with its own build.
+ */
+static void test_jobs_keep_their_own_trees(void)
+{
+	uv_loop_t loop;
+	struct result a, b;
+	uv_loop_init(&loop);
+	start(&loop, "sh -c 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!'; sleep 1000",
+	      &b);
+	while (!strchr(b.out, '\n'))
+		uv_run(&loop, UV_RUN_ONCE);
+	int daemon = atoi(b.out);
+	CHECK(daemon > 0 && alive(daemon));
+	start(&loop, "echo quick", &a);
+	while (!a.done)
+		uv_run(&loop, UV_RUN_ONCE);
+	CHECK_EQ(a.value, 0);
+	CHECK(!b.done);
+	CHECK(alive(daemon));
+	job_kill(b.job);
+	while (!b.done)
+		uv_run(&loop, UV_RUN_ONCE);
+	CHECK(!alive(daemon));
+	uv_close((uv_handle_t *)&a.timer, NULL);
+	uv_close((uv_handle_t *)&b.timer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+/* A builder that cannot be executed after all (a missing interpreter) ends with 127 and says why.
+ */
+static void test_exec_failure(void)
+{
+	struct result r;
+	char path[] = "/tmp/r2k-test-job-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, "#!/nonexistent/interpreter\n", 27), 27);
+	close(fd);
+	chmod(path, 0755);
+	uv_loop_t loop;
+	char err[256];
+	const char *argv[] = {path, NULL};
+	struct job_spec spec = {.argv = argv, .env = env, .name = "test"};
+	struct job_ops ops = {.output = on_output, .exited = on_exited};
+	memset(&r, 0, sizeof(r));
+	uv_loop_init(&loop);
+	CHECK_EQ(job_start(&loop, &spec, &ops, &r, &r.job, err, sizeof(err)), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(r.done);
+	CHECK_EQ(r.how, R2K_EXIT_CODE);
+	CHECK_EQ(r.value, 127);
+	CHECK(strstr(r.err, "cannot start") != NULL);
+	CHECK_EQ(uv_loop_close(&loop), 0);
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	/* job.c runs each builder below this very program as its reaper. */
+	if (argc > 1 && strcmp(argv[1], REAPER_COMMAND) == 0)
+		return reaper_main(argc - 1, argv + 1);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
 	RUN(test_output_and_status);
@@ -163,5 +245,7 @@ int main(void)
 	RUN(test_spawn_failure);
 	RUN(test_kill_tree);
 	RUN(test_leftovers_after_exit);
+	RUN(test_jobs_keep_their_own_trees);
+	RUN(test_exec_failure);
 	return T_DONE();
 }
