@@ -561,7 +561,8 @@ int client_main(int argc, char **argv)
 		return R2K_EXIT_USAGE;
 	}
 	addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
-	if (client_build_request(&c->cfg, &c->req, err, sizeof(err)) < 0) {
+	char warn[512];
+	if (client_build_request(&c->cfg, &c->req, warn, sizeof(warn), err, sizeof(err)) < 0) {
 		fprintf(stderr, "r2k client: %s\n", err);
 		cli_client_free(&c->cfg);
 		return R2K_EXIT_USAGE;
@@ -574,6 +575,8 @@ int client_main(int argc, char **argv)
 	c->runner_version = R2K_PROTO_VERSION;
 	outq_init(&c->out, &loop, 1, on_out_change, c);
 	outq_init(&c->err, &loop, 2, on_out_change, c);
+	if (warn[0])
+		client_say(c, "warn", "%s", warn);
 	uv_timer_init(&loop, &c->timer);
 	uv_timer_init(&loop, &c->keepalive);
 	uv_timer_init(&loop, &c->progress_timer);

@@ -20,9 +20,10 @@
  * client_req.c: fill r from cfg and the environment (credential variables,
  * --build-arg K taken from the environment). Returns 0, or -1 with a message
  * naming the bad option or variable in err (a usage error, exit status 2).
+ * A warning for the user (empty when none) is left in warn.
  */
-int client_build_request(const struct client_config *cfg, struct build_request *r, char *err,
-                         size_t errlen);
+int client_build_request(const struct client_config *cfg, struct build_request *r, char *warn,
+                         size_t warnlen, char *err, size_t errlen);
 /* Apply KANIKO_PUSH_IMAGE to cfg->push; called before the options are parsed. */
 void client_env_defaults(struct client_config *cfg);
 

@@ -6,6 +6,7 @@
 
 #include "client.h"
 #include "msg_client.h"
+#include "registry.h"
 
 static int creds_from_flags(const struct strlist *l, const char *opt, bool single,
                             const char *default_registry, bool insecure, struct build_request *r,
@@ -168,9 +169,10 @@ bad:
 	return -1;
 }
 
-int client_build_request(const struct client_config *cfg, struct build_request *r, char *err,
-                         size_t errlen)
+int client_build_request(const struct client_config *cfg, struct build_request *r, char *warn,
+                         size_t warnlen, char *err, size_t errlen)
 {
+	warn[0] = '\0';
 	msg_request_init(r);
 	/* An empty value would reach the builder as, say, "--destination=". */
 	const struct {
@@ -279,6 +281,15 @@ int client_build_request(const struct client_config *cfg, struct build_request *
 	}
 	if (r->ncreds > before && cfg->cache_registry_insecure)
 		r->creds[r->ncreds - 1].insecure = true;
+	/* One config.json holds one login per registry: the destinations' wins. */
+	if (r->ncreds > before && before > 0 &&
+	    registry_find_cred(r->creds, before, r->creds[r->ncreds - 1].registry)) {
+		snprintf(warn, warnlen,
+		         "the cache registry credentials for %.200s are not used: the registry "
+		         "credentials name the same registry",
+		         r->creds[r->ncreds - 1].registry);
+		msg_cred_clear(&r->creds[--r->ncreds]);
+	}
 	return 0;
 bad:
 	msg_request_free(r);

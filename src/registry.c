@@ -205,7 +205,8 @@ const char *registry_lookup_kv(const struct strlist *list, const char *hostport)
 const struct registry_cred *registry_find_cred(const struct registry_cred *creds, size_t n,
                                                const char *hostport)
 {
-	for (size_t i = 0; i < n; i++)
+	/* The last entry for a registry wins, as in the config.json creds.c writes. */
+	for (size_t i = n; i-- > 0;)
 		if (creds[i].registry && registry_host_match(creds[i].registry, hostport))
 			return &creds[i];
 	return NULL;

@@ -39,7 +39,7 @@ bool registry_plain_http_by_default(const char *hostport);
 bool registry_in_list(const struct strlist *list, const char *hostport);
 /* The FILE of the first HOST=FILE entry in list whose HOST matches, or NULL. */
 const char *registry_lookup_kv(const struct strlist *list, const char *hostport);
-/* The first credential whose registry matches hostport, or NULL. */
+/* The last credential whose registry matches hostport (the one config.json keeps), or NULL. */
 const struct registry_cred *registry_find_cred(const struct registry_cred *creds, size_t n,
                                                const char *hostport);
 /*

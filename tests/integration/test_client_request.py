@@ -138,6 +138,24 @@ def test_cache_registry_credentials(ctx):
         {"registry": "docker.io", "auth": "YTpi", "insecure": False}]
 
 
+def test_cache_credentials_for_a_destination_registry_are_dropped(ctx):
+    # One config.json holds one login per registry: the destination's is kept, with a warning.
+    with FakeRunner(scripted(("exit", 0), inspect=False)) as fr:
+        p = run_client(["--runner", fr.address, "--context", ctx,
+                        "--registry-credentials", "registry=https://reg.example:5000/",
+                        "--registry-credentials", "username=du",
+                        "--registry-credentials", "password=dp",
+                        "--cache-registry", "reg.example:5000/team/cache",
+                        "--cache-registry-credentials", "username=cu",
+                        "--cache-registry-credentials", "password=cp"])
+    assert p.returncode == 0, p.stderr
+    assert [c["username"] for c in fr.conns[0].request["credentials"]] == ["du"]
+    err = p.stderr.decode()
+    assert "r2k: warning: the cache registry credentials for reg.example:5000 are not used" \
+        in err, err
+    assert "cp" not in err
+
+
 def test_empty_values_are_usage_errors():
     for args, name in ((["--destination="], "--destination"), (["-d", "a", "-d", ""], "--destination"),
                        (["--platform="], "--platform"), (["--target", ""], "--target"),

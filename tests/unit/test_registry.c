@@ -110,6 +110,11 @@ static void test_creds(void)
 	CHECK(registry_find_cred(c, n, "registry-1.docker.io") == &c[0]);
 	CHECK(registry_find_cred(c, n, "http://localhost:5000") == &c[1]);
 	CHECK(registry_find_cred(c, n, "localhost:5001") == NULL);
+	/* Two entries for one registry: the last is used, as in config.json. */
+	CHECK(registry_find_cred(c, n, "index.docker.io") == &c[0]);
+	free(c[1].registry);
+	c[1].registry = strdup("https://index.docker.io/v1/");
+	CHECK(registry_find_cred(c, n, "docker.io") == &c[1]);
 	char *b = registry_cred_basic(&c[0]);
 	CHECK_STR(b, "dTE6cD0x"); /* u1:p=1 */
 	free(b);
