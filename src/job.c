@@ -17,10 +17,11 @@
 #include "proto.h"
 #include "reaper.h"
 
-#define SWEEP_MS         50              /* poll interval while waiting for a process tree to die */
-#define SWEEP_GIVE_UP_MS 15000           /* after SIGKILL, stop waiting for unkillable processes */
-#define SMALL_READ       (JOB_CHUNK / 8) /* reads below this are copied into a right-sized buffer */
-#define MAX_TREE         4096
+#define SWEEP_MS          50    /* poll interval while waiting for a process tree to die */
+#define SWEEP_GIVE_UP_MS  15000 /* after SIGKILL, stop waiting for unkillable processes */
+#define LEFTOVER_GRACE_MS 5000  /* processes still holding the pipes after the builder's exit */
+#define SMALL_READ        (JOB_CHUNK / 8) /* reads below this are copied into a right-sized buffer */
+#define MAX_TREE          4096
 
 struct job_pipe {
 	uv_pipe_t pipe;
@@ -46,6 +47,7 @@ struct job {
 	char name[32];
 	uint64_t kill_ms;
 	uint64_t kill_sent_ms; /* when SIGKILL went out */
+	uint64_t ended_ms;     /* when the builder's end was known */
 	int pid;               /* the reaper's: its session holds the builder */
 	int builder_pid;       /* once the reaper told it, else 0 */
 	int how, value;        /* the builder's end */
@@ -70,10 +72,11 @@ static void pipe_start(struct job_pipe *jp);
 static void on_kill_timer(uv_timer_t *t);
 static void on_sweep(uv_timer_t *t);
 static void start_sweep(struct job *j);
+static bool leftovers_due(const struct job *j, size_t live);
 static size_t scan_tree(struct job *j, struct proc_row *rows, size_t nrows, int *tree, size_t cap);
 static bool other_job_owns(const struct job *j, const struct proc_row *row);
 static void signal_tree(struct job *j, int sig);
-static bool sweep_once(struct job *j);
+static bool sweep_once(struct job *j, size_t *live);
 static void maybe_finish(struct job *j);
 static void handle_closed(uv_handle_t *h);
 static void status_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -149,13 +152,18 @@ static void signal_tree(struct job *j, int sig)
 	free(tree);
 }
 
-/* Reap the runner's orphaned zombies of this tree; true when nothing of it is left. */
-static bool sweep_once(struct job *j)
+/*
+ * Reap the runner's orphaned zombies of this tree; true when nothing of it
+ * is left. *live: how many of its processes are neither zombies nor exiting.
+ */
+static bool sweep_once(struct job *j, size_t *live)
 {
 	struct proc_row *rows = malloc(MAX_TREE * 8 * sizeof(*rows));
 	int *tree = malloc(MAX_TREE * sizeof(int));
 	size_t left = 1;
+	*live = 1;
 	if (rows && tree) {
+		*live = 0;
 		int self = getpid();
 		size_t nrows = proctree_read(rows, MAX_TREE * 8);
 		size_t n = scan_tree(j, rows, nrows, tree, MAX_TREE);
@@ -168,6 +176,8 @@ static bool sweep_once(struct job *j)
 			/* A zombie below the reaper is the reaper's to reap. */
 			if (r->ppid == self || r->state != 'Z')
 				left++;
+			if (r->state != 'Z' && !r->exiting)
+				(*live)++;
 			if (j->killing && r->state != 'Z')
 				kill(r->pid, SIGKILL);
 		}
@@ -185,12 +195,29 @@ static void start_sweep(struct job *j)
 	uv_timer_start(&j->sweep_timer, on_sweep, 0, SWEEP_MS);
 }
 
+/*
+ * Whether the processes left behind by a builder that exited on its own
+ * are to be stopped now (live of them neither zombies nor exiting): at
+ * once when they no longer hold its stdout or stderr (both pipes at EOF:
+ * they cannot add to the output), else once they had LEFTOVER_GRACE_MS to
+ * finish writing and end by themselves. Processes already in exit() are
+ * waited for, within the same grace.
+ */
+static bool leftovers_due(const struct job *j, size_t live)
+{
+	bool late = uv_now(j->loop) - j->ended_ms >= LEFTOVER_GRACE_MS;
+	if (!live)
+		return late;
+	return late || (!j->out.open && !j->err.open);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
 	struct job *j = t->data;
-	if (!sweep_once(j) && !j->gave_up) {
-		/* Survivors after the builder exited on its own: stop them too. */
-		if (!j->running && !j->terming) {
+	size_t live;
+	if (!sweep_once(j, &live) && !j->gave_up) {
+		/* Survivors after the builder exited on its own, not just exiting: stop them. */
+		if (!j->running && !j->terming && leftovers_due(j, live)) {
 			j->terming = true;
 			log_info(j->conn_id, "%s: killing processes left behind by the builder",
 			         j->name);
@@ -251,6 +278,7 @@ static void builder_ended(struct job *j, int how, int value)
 	j->running = false;
 	j->how = how;
 	j->value = value;
+	j->ended_ms = uv_now(j->loop);
 	log_info(j->conn_id, "%s (pid %d) %s %d", j->name, j->builder_pid ? j->builder_pid : j->pid,
 	         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited with status", value);
 	start_sweep(j);
@@ -346,6 +374,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	uv_read_stop(s);
 	jp->reading = false;
 	jp->open = false;
+	/* Nothing can be written to the build's output any more: sweep now, not in 50 ms. */
+	if (j->sweeping && !j->running && !j->out.open && !j->err.open)
+		uv_timer_start(&j->sweep_timer, on_sweep, 0, SWEEP_MS);
 	maybe_finish(j);
 }
 

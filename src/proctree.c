@@ -10,6 +10,9 @@
 static int cmp_pid(const void *a, const void *b, void *rows);
 static long find(const struct proc_row *rows, const size_t *order, size_t n, int pid);
 
+/* The kernel's per-task flag of a process in exit() (include/linux/sched.h). */
+#define PF_EXITING 0x4
+
 /* Every process's pid, parent, session and state, as /proc/PID/stat tells them. */
 size_t proctree_read(struct proc_row *rows, size_t cap)
 {
@@ -29,13 +32,19 @@ size_t proctree_read(struct proc_row *rows, size_t cap)
 		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		buf[len] = 0;
-		/* pid (comm) state ppid pgrp session ...; comm may hold spaces and parens. */
+		/*
+		 * pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm
+		 * may hold spaces and parens.
+		 */
 		char *rp = strrchr(buf, ')');
 		struct proc_row r;
 		int pgrp;
-		if (!rp || sscanf(rp + 1, " %c %d %d %d", &r.state, &r.ppid, &pgrp, &r.sid) != 4)
+		unsigned flags = 0;
+		if (!rp || sscanf(rp + 1, " %c %d %d %d %*d %*d %u", &r.state, &r.ppid, &pgrp,
+		                  &r.sid, &flags) < 4)
 			continue;
 		r.pid = atoi(de->d_name);
+		r.exiting = (flags & PF_EXITING) != 0;
 		rows[n++] = r;
 	}
 	closedir(d);

@@ -9,6 +9,7 @@
 struct proc_row {
 	int pid, ppid, sid;
 	char state;
+	bool exiting; /* in exit(): its files are closed or closing, a zombie next */
 };
 
 /* Read up to cap processes from /proc into rows; returns how many. */

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import warnings
 
 import pytest
 
@@ -33,7 +34,7 @@ def env():
         base = base_reg.host + "/base/busybox:1"
         builders.push_busybox_base(store, base)
         ws = os.path.join(tmp, "ws")
-        runner = w.Runner("--backend", "buildah", "--buildah", store.wrapper, "--workspace", ws,
+        runner = w.Runner("--backend", "buildah", "--buildah", store.recorder, "--workspace", ws,
                           "--multiple", "--isolation", "chroot", "--storage-driver", "vfs")
         try:
             yield {"tmp": tmp, "base": base, "base_reg": base_reg, "dest_reg": dest_reg,
@@ -72,6 +73,41 @@ def registry_files(reg, repo, tag, auth):
     return files, json.loads(cfg)
 
 
+def relayed_build(env, args):
+    """Run the real client; check that it printed exactly what buildah wrote: stdout
+    byte for byte, stderr with r2k's own lines left out. Returns the client's
+    CompletedProcess and buildah's (stdout, stderr)."""
+    env["store"].recorded(reset=True)
+    p = run_client(["--runner", env["runner"].addr] + args)
+    out, err = env["store"].recorded(reset=True)
+    assert p.stdout == out, (p.stdout[-3000:], out[-3000:])
+    ours = b"".join(line for line in p.stderr.splitlines(True) if not line.startswith(b"r2k: "))
+    assert ours == err, (p.stderr[-3000:], err[-3000:])
+    return p, (out, err)
+
+
+def assert_run_output(p, buildah, line, stream):
+    """A RUN step's line is on the client's stream (1 stdout, 2 stderr) and not on the
+    other one, if buildah wrote it at all.
+
+    buildah 1.28 with --isolation chroot can lose a RUN step's last output itself:
+    its buildah-chroot-runtime process copies the command's stdout and stderr from
+    pipes to its own in a goroutine, and calls os.Exit as soon as the command ended,
+    without waiting for that goroutine. On a loaded machine the goroutine may not
+    have run yet, and what the command wrote last is gone before r2k could read it
+    (seen about once in 150 builds under two parallel test suites; with the relay's
+    poll delayed by strace's fault injection, every time). relayed_build() checks
+    r2k's part, that the client gets exactly what buildah wrote; this checks
+    buildah's, and only warns when buildah dropped the line."""
+    mine, other = (p.stdout, p.stderr) if stream == 1 else (p.stderr, p.stdout)
+    if line not in buildah[stream - 1]:
+        warnings.warn("buildah did not write its RUN step's %r (its chroot relay race): "
+                      "not checked" % line)
+        return
+    assert line in mine and line not in other, \
+        (p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+
+
 def make_context(tmp, name, dockerfile, files):
     d = os.path.join(tmp, name)
     os.makedirs(d)
@@ -92,17 +128,20 @@ RUN echo "to-stdout:$GREETING" && echo "to-stderr:$GREETING" >&2
 COPY payload.bin /data/payload.bin
 """, {"payload.bin": payload})
     dest = env["dest_reg"].host + "/team/app:1"
-    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--destination", dest,
-                    "--build-arg", "GREETING=bonjour", "--label", "org.example.source=r2k",
-                    "--insecure-registry", env["base_reg"].host,
-                    "--insecure-registry", env["dest_reg"].host,
-                    "--registry-credentials", "registry=" + env["dest_reg"].host,
-                    "--registry-credentials", "username=" + USER,
-                    "--registry-credentials", "password=" + PASSWORD])
+    p, buildah = relayed_build(env, [
+        "--context", ctx, "--destination", dest,
+        "--build-arg", "GREETING=bonjour", "--label", "org.example.source=r2k",
+        "--insecure-registry", env["base_reg"].host,
+        "--insecure-registry", env["dest_reg"].host,
+        "--registry-credentials", "registry=" + env["dest_reg"].host,
+        "--registry-credentials", "username=" + USER,
+        "--registry-credentials", "password=" + PASSWORD])
     assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:], env["runner"].log()[-3000:])
-    assert b"to-stdout:bonjour" in p.stdout and b"to-stdout:bonjour" not in p.stderr, \
-        (p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
-    assert b"to-stderr:bonjour" in p.stderr and b"to-stderr:bonjour" not in p.stdout
+    # buildah's own lines, written by its main process, are on their streams...
+    assert b": RUN echo" in p.stdout and b"Getting image source signatures" in p.stderr
+    # ... and so is the RUN step's output, when buildah passed it on.
+    assert_run_output(p, buildah, b"to-stdout:bonjour\n", 1)
+    assert_run_output(p, buildah, b"to-stderr:bonjour\n", 2)
     files, cfg = registry_files(env["dest_reg"], "team/app", "1", basic(USER, PASSWORD))
     assert files.get("data/payload.bin") == payload
     assert files.get("bin/busybox") == open("/bin/busybox", "rb").read()
@@ -117,10 +156,10 @@ COPY payload.bin /data/payload.bin
 
 def test_run_exit_status_reaches_client(env):
     ctx = make_context(env["tmp"], "ctx2", f"FROM {env['base']}\nRUN echo failing; exit 3\n", {})
-    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--no-push",
-                    "--insecure-registry", env["base_reg"].host])
+    p, buildah = relayed_build(env, ["--context", ctx, "--no-push",
+                                     "--insecure-registry", env["base_reg"].host])
     assert p.returncode == 3, (p.stdout[-2000:], p.stderr[-2000:])
-    assert b"failing" in p.stdout
+    assert_run_output(p, buildah, b"failing\n", 1)
 
 
 def wrong_password_build(env, runner_addr, name):

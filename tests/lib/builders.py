@@ -61,9 +61,44 @@ def load_record(path):
         return json.load(f)
 
 
+# Runs buildah with the store's options, relays its stdout and stderr as they come
+# and appends a copy of each to RECORD.out and RECORD.err (not for "rmi", whose
+# output the runner does not relay); exits with buildah's status once both of its
+# streams are at EOF, so that the copy is all buildah wrote, and nothing is left
+# running behind it.
+RECORDER = """#!%(py)s
+import os, selectors, subprocess, sys
+argv = %(argv)r + sys.argv[1:]
+record = "rmi" not in sys.argv[1:]
+p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+copies = {p.stdout.fileno(): (1, %(record)r + ".out"), p.stderr.fileno(): (2, %(record)r + ".err")}
+sel = selectors.DefaultSelector()
+for fd in copies:
+    sel.register(fd, selectors.EVENT_READ)
+while sel.get_map():
+    for key, _ in sel.select():
+        data = os.read(key.fd, 65536)
+        if not data:
+            sel.unregister(key.fd)
+            continue
+        out, path = copies[key.fd]
+        if record:
+            with open(path, "ab") as f:
+                f.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view):]
+rc = p.wait()
+sys.exit(rc if rc >= 0 else 128 - rc)
+"""
+
+
 class BuildahStore:
     """A private buildah storage (root and runroot in a temporary directory) and a
-    wrapper executable that points buildah at it; remove() deletes everything."""
+    wrapper executable that points buildah at it; remove() deletes everything.
+
+    `recorder` is a second wrapper that also keeps a copy of everything buildah
+    writes (recorded() returns it), to compare with what a client received."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="r2k-buildah-")
@@ -72,6 +107,20 @@ class BuildahStore:
         self.wrapper = _write_script(os.path.join(self.dir, "buildah"), f"""#!/bin/sh
 exec /usr/bin/buildah --root={self.root} --runroot={self.runroot} "$@"
 """)
+        self.record = os.path.join(self.dir, "record")
+        self.recorder = _write_script(os.path.join(self.dir, "buildah-recorder"), RECORDER % {
+            "py": PY, "record": self.record,
+            "argv": ["/usr/bin/buildah", "--root=" + self.root, "--runroot=" + self.runroot]})
+
+    def recorded(self, reset=False):
+        """(stdout, stderr) that buildah wrote through the recorder since the last reset."""
+        res = []
+        for ext in (".out", ".err"):
+            path = self.record + ext
+            res.append(open(path, "rb").read() if os.path.exists(path) else b"")
+            if reset and os.path.exists(path):
+                os.unlink(path)
+        return tuple(res)
 
     def run(self, *args, **kw):
         return subprocess.run([self.wrapper, "--storage-driver=vfs"] + list(args), check=True,

@@ -160,6 +160,33 @@ static void test_leftovers_after_exit(void)
 	CHECK(a > 0 && !alive(a));
 }
 
+static void test_leftovers_still_writing(void)
+{
+	struct result r;
+	/* Children that write after the builder exited, holding its pipes: not killed, all relayed.
+	 */
+	CHECK_EQ(run("(sleep 0.3; echo late out; echo late err >&2) & "
+	             "(sleep 0.2; printf 'later') & exit 0",
+	             0, &r),
+	         0);
+	CHECK(r.done);
+	CHECK_EQ(r.value, 0);
+	CHECK(strstr(r.out, "late out\n") != NULL);
+	CHECK(strstr(r.out, "later") != NULL);
+	CHECK_STR(r.err, "late err\n");
+}
+
+static void test_leftover_holding_the_pipes(void)
+{
+	struct result r;
+	/* A daemon that keeps the builder's stdout open is stopped after the grace period. */
+	CHECK_EQ(run("sleep 1000 & echo $!; exit 0", 0, &r), 0);
+	CHECK(r.done);
+	CHECK_EQ(r.value, 0);
+	int a = atoi(r.out);
+	CHECK(a > 0 && !alive(a));
+}
+
 /* Start sh -c script as a job of loop. */
 static void start(uv_loop_t *loop, const char *script, struct result *r)
 {
@@ -245,6 +272,8 @@ int main(int argc, char **argv)
 	RUN(test_spawn_failure);
 	RUN(test_kill_tree);
 	RUN(test_leftovers_after_exit);
+	RUN(test_leftovers_still_writing);
+	RUN(test_leftover_holding_the_pipes);
 	RUN(test_jobs_keep_their_own_trees);
 	RUN(test_exec_failure);
 	return T_DONE();
