@@ -21,13 +21,13 @@
 #include "runner.h"
 #include "sockq.h"
 
-#define LEGACY_MAX_LINE      (1u << 20)  /* the JSON line, newline excluded */
-#define LEGACY_LINES_BUDGET  (64u << 20) /* line buffers of all legacy connections together */
+#define LEGACY_MAX_LINE      (1u << 20)                /* the JSON line, newline excluded */
+#define LEGACY_LINE_CAP      (LEGACY_MAX_LINE + 65536) /* largest line buffer */
 #define LEGACY_HIGH_WATER    (4u << 20) /* stop reading the builder above this much unsent output */
 #define LEGACY_LOW_WATER     (1u << 20)
 #define LEGACY_DRAIN_POLL_MS 5    /* how often to look whether the client has read the output */
 #define LEGACY_STATUS_GAP_MS 100  /* peer not on this host: pause after it acknowledged */
-#define LEGACY_LINGER_MS     5000 /* bound on flushing the last bytes before closing */
+#define LEGACY_LINGER_MS     5000 /* bound on the last line's flush and linger */
 
 extern char **environ;
 
@@ -60,6 +60,7 @@ struct legacy {
 	bool finishing;   /* the last write was queued; close after it */
 	bool gone;        /* the client disconnected or a write failed */
 	bool shut;        /* uv_shutdown requested: nothing more is written */
+	bool lingering;   /* write side shut: reading (discarding) until the client closes */
 	bool closed;      /* handles are closing */
 };
 
@@ -132,36 +133,40 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct legacy *l = h->data;
 	if (l->got_line) {
 		/* After the line only the end of the connection matters. */
-		static char sink[4096];
+		static char sink[65536];
 		buf->base = sink;
 		buf->len = sizeof(sink);
 		return;
 	}
-	if (l->cap - l->len < 65536 && l->cap < LEGACY_MAX_LINE + 65536)
-		grow_line(l, l->cap ? l->cap * 2 : 65536);
+	/* Powers of two from 64 KiB: a line of a given length always holds as much. */
+	if (l->cap - l->len < 65536 && l->cap < LEGACY_LINE_CAP)
+		grow_line(l, !l->cap                        ? 65536
+		             : l->cap * 2 < LEGACY_LINE_CAP ? l->cap * 2
+		                                            : LEGACY_LINE_CAP);
 	/* No room (out of memory or over the budget): read_cb gets UV_ENOBUFS. */
 	buf->base = l->line ? l->line + l->len : NULL;
 	buf->len = l->line ? l->cap - l->len : 0;
 }
 
 /*
- * Grow the line buffer to cap bytes, within the budget all legacy connections share
- * (each may hold up to 1 MiB before its line ends); the old copy is wiped.
+ * Grow the line buffer to cap bytes, within the budget that requests being
+ * received share (RUNNER_RECV_BUDGET; each line may take up to 1 MiB before
+ * it ends); the old copy is wiped.
  */
 static bool grow_line(struct legacy *l, size_t cap)
 {
-	size_t *total = &l->r->legacy_line_bytes;
-	if (*total - l->cap + cap > LEGACY_LINES_BUDGET)
+	if (!runner_recv_charge(l->r, l->cap, cap))
 		return false;
 	char *p = malloc(cap);
-	if (!p)
+	if (!p) {
+		runner_recv_charge(l->r, cap, l->cap);
 		return false;
+	}
 	if (l->line) {
 		memcpy(p, l->line, l->len);
 		memset(l->line, 0, l->cap);
 		free(l->line);
 	}
-	*total = *total - l->cap + cap;
 	l->line = p;
 	l->cap = cap;
 	return true;
@@ -174,7 +179,7 @@ static void free_line(struct legacy *l)
 		return;
 	memset(l->line, 0, l->cap);
 	free(l->line);
-	l->r->legacy_line_bytes -= l->cap;
+	runner_recv_charge(l->r, l->cap, 0);
 	l->line = NULL;
 	l->len = l->cap = 0;
 }
@@ -202,8 +207,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (l->job) {
 			log_info(l->conn.id, "client disconnected: killing the builder");
 			job_kill(l->job);
-		} else if (!l->finishing) {
-			drop(l);
+		} else if (!l->finishing || l->lingering) {
+			drop(l); /* finishing: shutdown_cb drops it once the shutdown is done */
 		}
 		return;
 	}
@@ -216,7 +221,10 @@ static void take(struct legacy *l, const char *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (l->cap - l->len < n && !grow_line(l, l->len + n + 65536)) {
+	size_t cap = 65536;
+	while (cap < l->len + n + 65536)
+		cap *= 2;
+	if (l->cap - l->len < n && !grow_line(l, cap)) {
 		refuse_busy(l);
 		return;
 	}
@@ -380,7 +388,8 @@ static void fail(struct legacy *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	free_line(l); /* no longer needed, and it counts against the budget */
+	free_line(l);       /* no longer needed, and it counts against the budget */
+	l->got_line = true; /* whatever else arrives is dropped */
 	log_info(l->conn.id, "legacy build failed: %s", msg);
 	if (l->gone || l->closed || l->finishing) {
 		drop(l);
@@ -603,11 +612,21 @@ static void finish(struct legacy *l)
 	try_status(l);
 }
 
+/*
+ * The last bytes went out and the client saw our end. Closing with unread
+ * input would reset the connection and could destroy the last line before
+ * the client reads it: read on, discarding, until the client closes,
+ * bounded by the timer finish() started.
+ */
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
 	struct legacy *l = req->data;
 	free(req);
-	drop(l);
+	if (status < 0 || l->gone || !l->reading || l->closed) {
+		drop(l);
+		return;
+	}
+	l->lingering = true;
 }
 
 /* Request deadline, or the bound on flushing the last bytes. */

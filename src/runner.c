@@ -1,6 +1,7 @@
 /* runner.c: the runner role: listeners, protocol sniffing, build slots, signals, shutdown. */
 #include "runner.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,6 +105,15 @@ void runner_conn_remove(struct runner *r, struct runner_conn *c)
 	if (r->passed_conn && r->nlisteners == 0 && !r->conns && r->active_builds == 0)
 		runner_shutdown(r);
 	maybe_finish(r);
+}
+
+bool runner_recv_charge(struct runner *r, size_t old, size_t new)
+{
+	assert(r->recv_bytes >= old);
+	if (new > old &&new - old > RUNNER_RECV_BUDGET - r->recv_bytes)
+		return false;
+	r->recv_bytes = r->recv_bytes - old + new;
+	return true;
 }
 
 bool runner_ready(const struct runner *r)
