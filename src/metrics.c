@@ -167,7 +167,8 @@ char *metrics_render(const struct runner *r, size_t *len)
 	put(&t, "r2k_ready %d\n", runner_ready(r) ? 1 : 0);
 
 	help_type(&t, "r2k_request_buffer_bytes", "gauge",
-	          "Memory held by requests still being received (legacy JSON lines).");
+	          "Memory held by requests still being received (legacy JSON lines; frames of r2k "
+	          "connections without a build slot).");
 	put(&t, "r2k_request_buffer_bytes %zu\n", r->recv_bytes);
 
 	help_type(&t, "r2k_connections_total", "counter",

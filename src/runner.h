@@ -74,8 +74,9 @@ struct runner {
 
 /*
  * Memory that requests still being received may hold, all connections
- * together: legacy JSON lines (README "Legacy kaniko-runner clients").
- * Beyond it such a request is refused as busy.
+ * together: legacy JSON lines, and the frames of r2k connections that have
+ * no build slot yet (README "Runner"). Beyond it such a request is refused
+ * as busy.
  */
 #define RUNNER_RECV_BUDGET (64u << 20)
 
