@@ -108,6 +108,13 @@ bool runner_ready(const struct runner *r);
 /* Start a graceful shutdown (as SIGTERM does). */
 void runner_shutdown(struct runner *r);
 
+/* runner_listen.c: open the listeners (--listen or systemd's; 0 or -1 after a line on
+ * stderr) and close them (unlinking the unix socket files created). */
+int runner_open_listeners(struct runner *r);
+void runner_close_listeners(struct runner *r);
+/* runner.c: read an accepted connection's first bytes and hand it to its protocol. */
+void runner_sniff(struct runner *r, uv_stream_t *s);
+
 /* Protocol handlers: each takes over an accepted stream after sniffing.
  * initial[0..n) are the bytes already read; valid only during the call. */
 void session_start(struct runner *r, uv_stream_t *s, const uint8_t *initial, size_t n);
