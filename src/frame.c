@@ -4,12 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DEC_MIN_BUF (64u << 10) /* first size of the assembly buffer; it doubles from there */
+
 static uint16_t get16(const uint8_t *p);
 static uint32_t get32(const uint8_t *p);
 static void put16(uint8_t *p, uint16_t v);
 static void put32(uint8_t *p, uint32_t v);
 static int check_length(uint16_t type, uint32_t len);
 static int fail(struct r2k_decoder *d, int err);
+static int grow(struct r2k_decoder *d, size_t need);
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -82,6 +85,7 @@ const char *r2k_frame_strerror(int err)
 	case R2K_FRAME_ELENGTH: return "payload length invalid for frame type";
 	case R2K_FRAME_ETRUNCATED: return "stream ended inside a frame";
 	case R2K_FRAME_ENOMEM: return "out of memory";
+	case R2K_FRAME_EBUDGET: return "no room to receive the frame";
 	}
 	return "unknown decoder error";
 }
@@ -97,15 +101,54 @@ void r2k_decoder_init(struct r2k_decoder *d, bool with_preamble, uint32_t max_pa
 
 void r2k_decoder_free(struct r2k_decoder *d)
 {
+	if (d->reserve && d->buf_cap)
+		d->reserve(d->reserve_arg, d->buf_cap, 0);
 	free(d->buf);
 	d->buf = NULL;
 	d->buf_cap = 0;
 }
 
+void r2k_decoder_set_reserve(struct r2k_decoder *d, r2k_dec_reserve_fn fn, void *arg)
+{
+	if (d->reserve && d->buf_cap)
+		d->reserve(d->reserve_arg, d->buf_cap, 0);
+	d->reserve = fn;
+	d->reserve_arg = arg;
+	if (fn && d->buf_cap)
+		fn(arg, 0, d->buf_cap);
+}
+
+/*
+ * Make room for need payload bytes: the buffer grows only as bytes arrive
+ * (never to a declared length up front), in powers of two from DEC_MIN_BUF,
+ * up to the frame's length, each growth approved by the reserve hook.
+ */
+static int grow(struct r2k_decoder *d, size_t need)
+{
+	size_t cap = d->buf_cap > DEC_MIN_BUF ? d->buf_cap : DEC_MIN_BUF;
+	while (cap < need)
+		cap *= 2;
+	if (cap > d->cur.len)
+		cap = d->cur.len; /* need <= cur.len: the payload fits */
+	if (d->reserve && !d->reserve(d->reserve_arg, d->buf_cap, cap))
+		return fail(d, R2K_FRAME_EBUDGET);
+	uint8_t *nb = realloc(d->buf, cap);
+	if (!nb) {
+		if (d->reserve)
+			d->reserve(d->reserve_arg, cap, d->buf_cap);
+		return fail(d, R2K_FRAME_ENOMEM);
+	}
+	d->buf = nb;
+	d->buf_cap = cap;
+	return 0;
+}
+
+/* Fail for good; nothing more is decoded, so the buffer (and its charge) goes at once. */
 static int fail(struct r2k_decoder *d, int err)
 {
 	d->state = R2K_DEC_FAILED;
 	d->err = err;
+	r2k_decoder_free(d);
 	return err;
 }
 
@@ -180,14 +223,14 @@ int r2k_decoder_feed(struct r2k_decoder *d, const uint8_t *data, size_t len, siz
 			*out = d->cur;
 			return 1;
 		}
-		if (d->buf_cap < d->cur.len) {
-			uint8_t *nb = realloc(d->buf, d->cur.len);
-			if (!nb)
-				return fail(d, R2K_FRAME_ENOMEM);
-			d->buf = nb;
-			d->buf_cap = d->cur.len;
-		}
 		size_t n = need < len - off ? need : len - off;
+		if (d->buf_cap < d->have + n) {
+			int gerr = grow(d, d->have + n);
+			if (gerr) {
+				*used = off;
+				return gerr;
+			}
+		}
 		memcpy(d->buf + d->have, data + off, n);
 		d->have += n;
 		off += n;

@@ -18,6 +18,7 @@ enum r2k_frame_err {
 	R2K_FRAME_ELENGTH = -5,    /* payload length wrong for a fixed-layout type */
 	R2K_FRAME_ETRUNCATED = -6, /* stream ended inside a preamble or frame */
 	R2K_FRAME_ENOMEM = -7,     /* could not allocate the payload buffer */
+	R2K_FRAME_EBUDGET = -8,    /* the reserve hook refused room for the payload */
 };
 
 /* One decoded frame. payload is valid until the next call on the decoder. */
@@ -30,14 +31,22 @@ struct r2k_frame {
 
 enum r2k_dec_state { R2K_DEC_PREAMBLE, R2K_DEC_HEADER, R2K_DEC_PAYLOAD, R2K_DEC_FAILED };
 
+/*
+ * Asked before the assembly buffer grows from old_cap to new_cap bytes, and
+ * told (new_cap 0, result ignored) when it is freed; false refuses the growth.
+ */
+typedef bool (*r2k_dec_reserve_fn)(void *arg, size_t old_cap, size_t new_cap);
+
 /* Incremental decoder state; initialise with r2k_decoder_init. */
 struct r2k_decoder {
 	enum r2k_dec_state state;
 	uint8_t hdr[R2K_PREAMBLE_LEN]; /* partial preamble or header */
 	size_t hdr_have;
 	struct r2k_frame cur; /* frame being assembled */
-	uint8_t *buf;         /* payload assembly buffer, owned */
+	uint8_t *buf;         /* payload assembly buffer, owned; grows as payload bytes arrive */
 	size_t buf_cap;
+	r2k_dec_reserve_fn reserve; /* optional, with reserve_arg */
+	void *reserve_arg;
 	size_t have;           /* payload bytes assembled so far */
 	uint32_t max_payload;  /* lengths above this fail with ETOOBIG */
 	uint16_t peer_version; /* from the preamble, once read */
@@ -48,6 +57,12 @@ struct r2k_decoder {
 void r2k_decoder_init(struct r2k_decoder *d, bool with_preamble, uint32_t max_payload);
 /* Release the decoder's buffer. */
 void r2k_decoder_free(struct r2k_decoder *d);
+/*
+ * Set (fn) or remove (NULL) the hook that approves the assembly buffer's
+ * growth. The buffer already held moves with it: the old hook is told it is
+ * freed, the new one that it grew from 0 (whatever it answers).
+ */
+void r2k_decoder_set_reserve(struct r2k_decoder *d, r2k_dec_reserve_fn fn, void *arg);
 /*
  * Consume bytes from data[0..len). Returns 1 when a frame is ready in *out
  * (*used tells how many bytes were consumed; call again with the rest), 0 when

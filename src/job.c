@@ -64,6 +64,7 @@ struct job {
 };
 
 static struct job *live_jobs;
+static unsigned long builder_nofile; /* job_set_builder_nofile */
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -490,6 +491,11 @@ static int find_program(const char *file, const char *const *env, char *err, siz
 	return -1;
 }
 
+void job_set_builder_nofile(unsigned long soft)
+{
+	builder_nofile = soft;
+}
+
 int job_start(uv_loop_t *loop, const struct job_spec *spec, const struct job_ops *ops, void *arg,
               struct job **out, char *err, size_t errlen)
 {
@@ -499,7 +505,7 @@ int job_start(uv_loop_t *loop, const struct job_spec *spec, const struct job_ops
 	size_t argc = 0;
 	while (spec->argv[argc])
 		argc++;
-	const char **args = calloc(argc + 3, sizeof(*args));
+	const char **args = calloc(argc + 4, sizeof(*args));
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j || !args) {
 		free(j);
@@ -509,7 +515,11 @@ int job_start(uv_loop_t *loop, const struct job_spec *spec, const struct job_ops
 	}
 	args[0] = "r2k";
 	args[1] = REAPER_COMMAND;
-	memcpy(args + 2, spec->argv, argc * sizeof(*args));
+	char nofile[24] = "-";
+	if (builder_nofile)
+		snprintf(nofile, sizeof(nofile), "%lu", builder_nofile);
+	args[2] = nofile;
+	memcpy(args + 3, spec->argv, argc * sizeof(*args));
 	j->loop = loop;
 	j->ops = *ops;
 	if (!j->ops.alloc)

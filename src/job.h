@@ -51,6 +51,12 @@ struct job_spec {
 int job_start(uv_loop_t *loop, const struct job_spec *spec, const struct job_ops *ops, void *arg,
               struct job **out, char *err, size_t errlen);
 
+/*
+ * The soft RLIMIT_NOFILE every builder started from now on gets (0: the
+ * runner's own): the runner raises its own limit, not its builders'.
+ */
+void job_set_builder_nofile(unsigned long soft);
+
 /* Stop / resume reading the builder's pipes (backpressure from the client). */
 void job_pause_output(struct job *j);
 void job_resume_output(struct job *j);

@@ -21,13 +21,15 @@
 #include "runner.h"
 #include "sockq.h"
 
-#define LEGACY_MAX_LINE      (1u << 20)  /* the JSON line, newline excluded */
-#define LEGACY_LINES_BUDGET  (64u << 20) /* line buffers of all legacy connections together */
+#define LEGACY_MAX_LINE      (1u << 20)                /* the JSON line, newline excluded */
+#define LEGACY_LINE_CAP      (LEGACY_MAX_LINE + 65536) /* largest line buffer */
 #define LEGACY_HIGH_WATER    (4u << 20) /* stop reading the builder above this much unsent output */
 #define LEGACY_LOW_WATER     (1u << 20)
-#define LEGACY_DRAIN_POLL_MS 5    /* how often to look whether the client has read the output */
-#define LEGACY_STATUS_GAP_MS 100  /* peer not on this host: pause after it acknowledged */
-#define LEGACY_LINGER_MS     5000 /* bound on flushing the last bytes before closing */
+#define LEGACY_DRAIN_POLL_MS 5   /* how often to look whether the client has read the output */
+#define LEGACY_FLUSH_POLL_MS 100 /* how often to look whether queued output is being taken */
+#define LEGACY_STATUS_GAP_MS 100 /* peer not on this host: pause after it acknowledged */
+/* Bound on the last line's flush and linger; once the runner stops, on all that is left. */
+#define LEGACY_LINGER_MS 5000
 
 extern char **environ;
 
@@ -44,22 +46,28 @@ struct legacy {
 	char dir[PATH_MAX]; /* per-build directory (DOCKER_CONFIG inside), or "" */
 	char why[256];      /* why the build was cancelled, or "" */
 	uint64_t started_ms;
-	uint64_t drain_ms; /* when the client's unread byte count last changed */
-	long unread;       /* bytes the client had not read at the last look */
-	size_t queued;     /* output bytes not yet written */
-	unsigned writes;   /* writes in flight */
-	int refs;          /* stream + timer + running job */
-	int status;        /* the build's status once known */
-	char last;         /* last output byte sent */
+	uint64_t drain_ms;    /* when the client last made progress reading the output */
+	long unread;          /* bytes the client had not read at the last look */
+	size_t queued;        /* output bytes not yet written */
+	uint64_t sent;        /* bytes handed to uv_write so far */
+	uint64_t moved;       /* of those, handed on to the kernel at the last look */
+	uint64_t deadline_ms; /* the runner is stopping: give up flushing at this time, or 0 */
+	uint64_t dropped;     /* output dropped while the builder was being killed */
+	unsigned writes;      /* writes in flight */
+	int refs;             /* stream + timer + running job */
+	int status;           /* the build's status once known */
+	char last;            /* last output byte sent */
 	bool got_line;
 	bool have_slot;
 	bool reading;
 	bool job_paused;
+	bool killing;     /* job_kill called: the pipes are read to the end */
 	bool status_due;  /* builder done: status line goes out once output is flushed */
 	bool status_wait; /* output flushed: waiting for the client to read it */
 	bool finishing;   /* the last write was queued; close after it */
 	bool gone;        /* the client disconnected or a write failed */
 	bool shut;        /* uv_shutdown requested: nothing more is written */
+	bool lingering;   /* write side shut: reading (discarding) until the client closes */
 	bool closed;      /* handles are closing */
 };
 
@@ -90,7 +98,10 @@ static void write_cb(uv_write_t *w, int status);
 static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t len, void *arg);
 static void on_exited(struct job *j, int how, int value, void *arg);
 static void on_cancel(struct runner_build *b, const char *why);
+static void kill_builder(struct legacy *l);
 static void try_status(struct legacy *l);
+static void flush_cb(uv_timer_t *t);
+static bool past_deadline(struct legacy *l, uint64_t now, const char *what);
 static void drain_cb(uv_timer_t *t);
 static void status_gap_cb(uv_timer_t *t);
 static void timer_cb(uv_timer_t *t);
@@ -132,36 +143,40 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct legacy *l = h->data;
 	if (l->got_line) {
 		/* After the line only the end of the connection matters. */
-		static char sink[4096];
+		static char sink[65536];
 		buf->base = sink;
 		buf->len = sizeof(sink);
 		return;
 	}
-	if (l->cap - l->len < 65536 && l->cap < LEGACY_MAX_LINE + 65536)
-		grow_line(l, l->cap ? l->cap * 2 : 65536);
+	/* Powers of two from 64 KiB: a line of a given length always holds as much. */
+	if (l->cap - l->len < 65536 && l->cap < LEGACY_LINE_CAP)
+		grow_line(l, !l->cap                        ? 65536
+		             : l->cap * 2 < LEGACY_LINE_CAP ? l->cap * 2
+		                                            : LEGACY_LINE_CAP);
 	/* No room (out of memory or over the budget): read_cb gets UV_ENOBUFS. */
 	buf->base = l->line ? l->line + l->len : NULL;
 	buf->len = l->line ? l->cap - l->len : 0;
 }
 
 /*
- * Grow the line buffer to cap bytes, within the budget all legacy connections share
- * (each may hold up to 1 MiB before its line ends); the old copy is wiped.
+ * Grow the line buffer to cap bytes, within the budget that requests being
+ * received share (RUNNER_RECV_BUDGET; each line may take up to 1 MiB before
+ * it ends); the old copy is wiped.
  */
 static bool grow_line(struct legacy *l, size_t cap)
 {
-	size_t *total = &l->r->legacy_line_bytes;
-	if (*total - l->cap + cap > LEGACY_LINES_BUDGET)
+	if (!runner_recv_charge(l->r, l->cap, cap))
 		return false;
 	char *p = malloc(cap);
-	if (!p)
+	if (!p) {
+		runner_recv_charge(l->r, cap, l->cap);
 		return false;
+	}
 	if (l->line) {
 		memcpy(p, l->line, l->len);
 		memset(l->line, 0, l->cap);
 		free(l->line);
 	}
-	*total = *total - l->cap + cap;
 	l->line = p;
 	l->cap = cap;
 	return true;
@@ -174,7 +189,7 @@ static void free_line(struct legacy *l)
 		return;
 	memset(l->line, 0, l->cap);
 	free(l->line);
-	l->r->legacy_line_bytes -= l->cap;
+	runner_recv_charge(l->r, l->cap, 0);
 	l->line = NULL;
 	l->len = l->cap = 0;
 }
@@ -201,9 +216,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		l->reading = false;
 		if (l->job) {
 			log_info(l->conn.id, "client disconnected: killing the builder");
-			job_kill(l->job);
-		} else if (!l->finishing) {
-			drop(l);
+			kill_builder(l);
+		} else if (!l->finishing || l->lingering) {
+			drop(l); /* finishing: shutdown_cb drops it once the shutdown is done */
 		}
 		return;
 	}
@@ -216,7 +231,10 @@ static void take(struct legacy *l, const char *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (l->cap - l->len < n && !grow_line(l, l->len + n + 65536)) {
+	size_t cap = 65536;
+	while (cap < l->len + n + 65536)
+		cap *= 2;
+	if (l->cap - l->len < n && !grow_line(l, cap)) {
 		refuse_busy(l);
 		return;
 	}
@@ -380,7 +398,8 @@ static void fail(struct legacy *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	free_line(l); /* no longer needed, and it counts against the budget */
+	free_line(l);       /* no longer needed, and it counts against the budget */
+	l->got_line = true; /* whatever else arrives is dropped */
 	log_info(l->conn.id, "legacy build failed: %s", msg);
 	if (l->gone || l->closed || l->finishing) {
 		drop(l);
@@ -425,10 +444,10 @@ static int queue_buf(struct legacy *l, uint8_t *buf, size_t n)
 	if (uv_write(&w->req, l->stream, &b, 1, write_cb) != 0) {
 		free(w);
 		l->gone = true;
-		if (l->job)
-			job_kill(l->job);
+		kill_builder(l);
 		return -1;
 	}
+	l->sent += n;
 	l->queued += n;
 	l->writes++;
 	l->last = (char)w->data[n - 1];
@@ -457,7 +476,7 @@ static void write_cb(uv_write_t *req, int status)
 		if (l->job) {
 			log_info(l->conn.id, "client gone (%s): killing the builder",
 			         uv_strerror(status));
-			job_kill(l->job);
+			kill_builder(l);
 		}
 	}
 	if (l->job && l->job_paused && l->queued < LEGACY_LOW_WATER) {
@@ -467,15 +486,25 @@ static void write_cb(uv_write_t *req, int status)
 	try_status(l);
 }
 
-/* Builder output, stdout and stderr alike, goes out raw in the order read. */
+/*
+ * Builder output, stdout and stderr alike, goes out raw in the order read.
+ * While the builder is being killed its pipes must be read to the end, so
+ * what does not fit below the high mark is dropped instead of queued.
+ */
 static void on_output(struct job *j, enum job_stream which, uint8_t *buf, size_t len, void *arg)
 {
 	struct legacy *l = arg;
+	if (l->killing && l->queued > LEGACY_HIGH_WATER) {
+		wbuf_release(buf);
+		l->dropped += len;
+		return;
+	}
 	l->r->stats.output_bytes += len;
 	if (queue_buf(l, buf, len) != 0)
 		return;
-	if (!l->job_paused && l->queued > LEGACY_HIGH_WATER) {
+	if (!l->killing && !l->job_paused && l->queued > LEGACY_HIGH_WATER) {
 		l->job_paused = true;
+		log_debug(l->conn.id, "%zu bytes of output queued: pausing the builder", l->queued);
 		job_pause_output(j);
 	}
 }
@@ -495,11 +524,61 @@ static void on_exited(struct job *j, int how, int value, void *arg)
 	remove_dir(l);
 	log_info(l->conn.id, "builder %s %d",
 	         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited", value);
-	if (l->gone)
+	if (l->dropped)
+		log_warn(l->conn.id,
+		         "dropped %llu bytes of output the client did not read while "
+		         "the builder was being stopped",
+		         (unsigned long long)l->dropped);
+	if (l->gone) {
 		drop(l);
-	else
+	} else {
+		/* What is still queued must be taken by the client; flush_cb bounds the wait. */
+		l->drain_ms = uv_now(l->r->loop);
+		l->moved = l->sent - uv_stream_get_write_queue_size(l->stream);
+		uv_timer_start(&l->timer, flush_cb, LEGACY_FLUSH_POLL_MS, LEGACY_FLUSH_POLL_MS);
 		try_status(l);
+	}
 	unref(l);
+}
+
+/*
+ * The builder is gone and output is still queued: give up on a client that
+ * takes none of it for --idle-timeout, or, when the runner is stopping, that
+ * has not taken all of it by the deadline. The status line could not follow
+ * the output then, so the connection is closed without it.
+ */
+static void flush_cb(uv_timer_t *t)
+{
+	struct legacy *l = t->data;
+	if (l->gone || l->closed) {
+		drop(l);
+		return;
+	}
+	uint64_t now = uv_now(l->r->loop);
+	uint64_t moved = l->sent - uv_stream_get_write_queue_size(l->stream);
+	if (moved != l->moved) {
+		l->moved = moved;
+		l->drain_ms = now;
+	}
+	if (past_deadline(l, now, "take its output")) {
+		drop(l);
+	} else if (now - l->drain_ms >= (uint64_t)(l->r->cfg->idle_timeout * 1000)) {
+		log_info(l->conn.id, "client took none of its output for %.0f s: closing",
+		         l->r->cfg->idle_timeout);
+		drop(l);
+	}
+}
+
+/* Whether the runner is stopping and the flush deadline has passed (logged once). */
+static bool past_deadline(struct legacy *l, uint64_t now, const char *what)
+{
+	if (!l->deadline_ms || now < l->deadline_ms)
+		return false;
+	log_info(l->conn.id,
+	         "runner is shutting down and the client did not %s within %d s: "
+	         "closing",
+	         what, LEGACY_LINGER_MS / 1000);
+	return true;
 }
 
 /* Once every output byte is written, wait for the client to read it, then send the status line. */
@@ -543,6 +622,10 @@ static void drain_cb(uv_timer_t *t)
 	}
 	long n = uv_fileno((uv_handle_t *)l->stream, &fd) == 0 ? sockq_unread(fd, &exact) : -1;
 	uint64_t now = uv_now(l->r->loop);
+	if (n > 0 && past_deadline(l, now, "read its output")) {
+		drop(l);
+		return;
+	}
 	if (n > 0) {
 		if (n != l->unread) {
 			l->unread = n;
@@ -603,11 +686,21 @@ static void finish(struct legacy *l)
 	try_status(l);
 }
 
+/*
+ * The last bytes went out and the client saw our end. Closing with unread
+ * input would reset the connection and could destroy the last line before
+ * the client reads it: read on, discarding, until the client closes,
+ * bounded by the timer finish() started.
+ */
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
 	struct legacy *l = req->data;
 	free(req);
-	drop(l);
+	if (status < 0 || l->gone || !l->reading || l->closed) {
+		drop(l);
+		return;
+	}
+	l->lingering = true;
 }
 
 /* Request deadline, or the bound on flushing the last bytes. */
@@ -622,21 +715,38 @@ static void timer_cb(uv_timer_t *t)
 	drop(l);
 }
 
-/* The runner is stopping: a build still running is cancelled through on_cancel. */
+/*
+ * The runner is stopping (a build still running is cancelled through
+ * on_cancel): a build that is over has LEGACY_LINGER_MS to get its last
+ * bytes to the client; one that has not started is refused.
+ */
 static void close_now(struct runner_conn *rc)
 {
 	struct legacy *l = (struct legacy *)rc;
-	if (l->job || l->finishing || l->status_due || l->status_wait)
-		return; /* it ends by itself */
+	if (l->job || l->finishing || l->status_due || l->status_wait) {
+		if (!l->deadline_ms)
+			l->deadline_ms = uv_now(l->r->loop) + LEGACY_LINGER_MS;
+		return; /* it ends by itself, bounded by the deadline and finish()'s timer */
+	}
 	fail(l, "runner is shutting down");
 }
 
+/* SIGTERM/SIGINT or the end of the shutdown grace: stop the builder. */
 static void on_cancel(struct runner_build *b, const char *why)
 {
 	struct legacy *l = (struct legacy *)((char *)b - offsetof(struct legacy, build));
 	snprintf(l->why, sizeof(l->why), "%s", why);
-	if (l->job)
-		job_kill(l->job);
+	kill_builder(l);
+}
+
+/* Kill the builder; from now on its pipes are read to the end whatever the client does. */
+static void kill_builder(struct legacy *l)
+{
+	if (!l->job)
+		return;
+	l->killing = true;
+	l->job_paused = false; /* job_kill resumes reading */
+	job_kill(l->job);
 }
 
 /* Close the connection now (queued writes are cancelled). */
@@ -647,8 +757,7 @@ static void drop(struct legacy *l)
 	l->closed = true;
 	l->gone = true;
 	runner_conn_remove(l->r, &l->conn);
-	if (l->job)
-		job_kill(l->job);
+	kill_builder(l);
 	uv_close((uv_handle_t *)l->stream, handle_closed);
 	uv_close((uv_handle_t *)&l->timer, handle_closed);
 }

@@ -166,6 +166,11 @@ char *metrics_render(const struct runner *r, size_t *len)
 	help_type(&t, "r2k_ready", "gauge", "1 when the runner would accept a build now.");
 	put(&t, "r2k_ready %d\n", runner_ready(r) ? 1 : 0);
 
+	help_type(&t, "r2k_request_buffer_bytes", "gauge",
+	          "Memory held by requests still being received (legacy JSON lines; frames of r2k "
+	          "connections without a build slot).");
+	put(&t, "r2k_request_buffer_bytes %zu\n", r->recv_bytes);
+
 	help_type(&t, "r2k_connections_total", "counter",
 	          "Accepted connections by the protocol they spoke.");
 	put(&t, "r2k_connections_total{protocol=\"r2k\"} %llu\n",

@@ -37,11 +37,13 @@ struct peer {
 	bool closing;     /* close requested */
 	bool dispatching; /* inside on_frame */
 	bool aborting;    /* close without flushing the write queue */
-	uint8_t *rbuf;    /* read buffer, reused */
+	bool discarding;  /* after a protocol error: reading, dropping, until the input ends */
+	uint8_t *rbuf;    /* read buffer, reused; with a reserve hook freed after each read */
 };
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void read_data(struct peer *p, ssize_t nread, const uv_buf_t *buf);
 static void write_cb(uv_write_t *req, int status);
 static void close_cb(uv_handle_t *h);
 static void deliver(struct peer *p, const uint8_t *data, size_t n);
@@ -74,7 +76,7 @@ void peer_set_drain_cb(struct peer *p, peer_drain_cb cb)
 
 bool peer_error_is_frame(int err)
 {
-	return err <= R2K_FRAME_EMAGIC && err >= R2K_FRAME_ENOMEM;
+	return err <= R2K_FRAME_EMAGIC && err >= R2K_FRAME_EBUDGET;
 }
 
 const char *peer_strerror(int err)
@@ -139,6 +141,31 @@ static void deliver(struct peer *p, const uint8_t *data, size_t n)
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct peer *p = s->data;
+	read_data(p, nread, buf);
+	if (p->dec.reserve) {
+		/* Its owner counts what it holds: no read buffer stays between reads. */
+		free(p->rbuf);
+		p->rbuf = NULL;
+	}
+}
+
+/* What one read brought: bytes to decode (or drop), or the end of the input. */
+static void read_data(struct peer *p, ssize_t nread, const uv_buf_t *buf)
+{
+	uv_stream_t *s = p->stream;
+	if (p->discarding) {
+		if (nread >= 0)
+			return;
+		p->discarding = false;
+		p->dead = true;
+		uv_read_stop(s);
+		p->reading = false;
+		p->dispatching = true;
+		p->on_frame(p, NULL, (int)nread, p->arg);
+		p->dispatching = false;
+		maybe_close(p);
+		return;
+	}
 	if (nread > 0) {
 		deliver(p, (const uint8_t *)buf->base, (size_t)nread);
 		return;
@@ -163,6 +190,20 @@ int peer_start(struct peer *p, const uint8_t *initial, size_t n)
 	if (rc == 0)
 		p->reading = true;
 	return rc;
+}
+
+void peer_set_reserve(struct peer *p, r2k_dec_reserve_fn fn, void *arg)
+{
+	r2k_decoder_set_reserve(&p->dec, fn, arg);
+}
+
+void peer_discard(struct peer *p)
+{
+	if (!p->gone || p->dead || p->closing || p->reading)
+		return;
+	p->discarding = true;
+	if (uv_read_start(p->stream, alloc_cb, read_cb) == 0)
+		p->reading = true;
 }
 
 void peer_pause(struct peer *p)

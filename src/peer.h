@@ -15,9 +15,10 @@ struct peer;
  * Called for each decoded frame. f == NULL means the peer is gone: err is a
  * libuv error (UV_EOF for a clean close), or a negative r2k_frame_err for a
  * protocol error (peer_error_is_frame() tells which). After a NULL call no
- * further frame callback is made. The payload is valid only during the call.
- * After a protocol error the stream still works: the owner may send frames
- * (an ERROR) and then peer_close; after an I/O error or EOF sends fail.
+ * further frame callback is made (except the one peer_discard asks for).
+ * The payload is valid only during the call. After a protocol error the
+ * stream still works: the owner may send frames (an ERROR) and then
+ * peer_close; after an I/O error or EOF sends fail.
  */
 typedef void (*peer_frame_cb)(struct peer *p, const struct r2k_frame *f, int err, void *arg);
 /* Called when the write queue drops below the low-water mark after being above high. */
@@ -43,6 +44,18 @@ void peer_set_drain_cb(struct peer *p, peer_drain_cb cb);
  */
 void peer_pause(struct peer *p);
 void peer_resume(struct peer *p);
+/*
+ * Have the decoder's payload buffer approved by fn as it grows (NULL: no
+ * longer); see r2k_decoder_set_reserve. While a hook is set the read buffer
+ * is freed after every read, so that the peer holds only what fn approved.
+ */
+void peer_set_reserve(struct peer *p, r2k_dec_reserve_fn fn, void *arg);
+/*
+ * After a protocol error (the stream still works): read on and drop what
+ * the peer sends until its input ends; the frame callback is then called
+ * once more, with f == NULL and UV_EOF or the I/O error.
+ */
+void peer_discard(struct peer *p);
 
 /* Queue our preamble. */
 int peer_send_preamble(struct peer *p);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,10 +49,18 @@ static void kill_all_below(void)
 
 int reaper_main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "r2k %s: no program to run\n", REAPER_COMMAND);
+	if (argc < 3) {
+		fprintf(stderr, "r2k %s: usage: r2k %s NOFILE|- PROGRAM [ARG...]\n", REAPER_COMMAND,
+		        REAPER_COMMAND);
 		return 2;
 	}
+	char *end;
+	unsigned long nofile = strcmp(argv[1], "-") == 0 ? 0 : strtoul(argv[1], &end, 10);
+	if (strcmp(argv[1], "-") != 0 && (*end || !nofile)) {
+		fprintf(stderr, "r2k %s: bad open-file limit \"%s\"\n", REAPER_COMMAND, argv[1]);
+		return 2;
+	}
+	argv++;
 	pid_t parent = getppid();
 	/* Orphans of the build become ours, and the runner's death becomes a signal. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -72,6 +81,12 @@ int reaper_main(int argc, char **argv)
 		/* The builder starts with the signal state the runner gave us. */
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		/* and with the open-file limit the runner itself was given */
+		struct rlimit rl;
+		if (nofile && getrlimit(RLIMIT_NOFILE, &rl) == 0 && nofile < rl.rlim_cur) {
+			rl.rlim_cur = nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		execvp(argv[1], argv + 1);
 		fprintf(stderr, "r2k: cannot start %s: %s\n", argv[1], strerror(errno));
 		_exit(127);

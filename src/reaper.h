@@ -1,4 +1,4 @@
-/* reaper.h: the parent of one builder: "r2k __reap PROG ARG...", run by job.c. */
+/* reaper.h: the parent of one builder: "r2k __reap NOFILE PROG ARG...", run by job.c. */
 #ifndef R2K_REAPER_H
 #define R2K_REAPER_H
 
@@ -22,7 +22,8 @@ struct reaper_msg {
 #define REAPER_MSG_EXITED  'X'
 
 /*
- * argv: REAPER_COMMAND, then the builder's argv. Runs the builder (PATH
+ * argv: REAPER_COMMAND, the soft open-file limit the builder starts with
+ * ("-": the reaper's own), then the builder's argv. Runs the builder (PATH
  * searched, in this environment), reports its pid and its end, reaps every
  * orphan until none is left, then exits 0. A builder that cannot be
  * executed says why on stderr and ends with status 127. When the runner

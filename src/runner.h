@@ -62,15 +62,29 @@ struct runner {
 	struct runner_conn *conns;   /* all open connections */
 	struct runner_build *builds; /* builds holding a slot */
 	unsigned active_builds;
-	bool single_shot_taken;   /* single-shot mode: the one build was granted */
-	bool shutting_down;       /* no new builds; exit once idle */
-	bool cancelling;          /* builds were told to stop */
-	bool passed_conn;         /* systemd passed a connection (Accept=yes): exit when it ends */
-	int exit_status;          /* single-shot: the build's status */
-	size_t legacy_line_bytes; /* line buffers of legacy connections still reading their line */
+	bool single_shot_taken; /* single-shot mode: the one build was granted */
+	bool shutting_down;     /* no new builds; exit once idle */
+	bool cancelling;        /* builds were told to stop */
+	bool passed_conn;       /* systemd passed a connection (Accept=yes): exit when it ends */
+	int exit_status;        /* single-shot: the build's status */
+	size_t recv_bytes;      /* buffers of requests being received (RUNNER_RECV_BUDGET) */
 	uint64_t start_ms;
 	struct runner_stats stats;
 };
+
+/*
+ * Memory that requests still being received may hold, all connections
+ * together: legacy JSON lines, and the frames of r2k connections that have
+ * no build slot yet (README "Runner"). Beyond it such a request is refused
+ * as busy.
+ */
+#define RUNNER_RECV_BUDGET (64u << 20)
+
+/*
+ * Change a buffer's charge against RUNNER_RECV_BUDGET from old to new bytes.
+ * Returns false, changing nothing, when a larger charge would not fit.
+ */
+bool runner_recv_charge(struct runner *r, size_t old, size_t new);
 
 /* Register / unregister a connection; assigns c->id. */
 void runner_conn_add(struct runner *r, struct runner_conn *c,
@@ -93,6 +107,13 @@ void runner_build_release(struct runner *r, struct runner_build *b, int status, 
 bool runner_ready(const struct runner *r);
 /* Start a graceful shutdown (as SIGTERM does). */
 void runner_shutdown(struct runner *r);
+
+/* runner_listen.c: open the listeners (--listen or systemd's; 0 or -1 after a line on
+ * stderr) and close them (unlinking the unix socket files created). */
+int runner_open_listeners(struct runner *r);
+void runner_close_listeners(struct runner *r);
+/* runner.c: read an accepted connection's first bytes and hand it to its protocol. */
+void runner_sniff(struct runner *r, uv_stream_t *s);
 
 /* Protocol handlers: each takes over an accepted stream after sniffing.
  * initial[0..n) are the bytes already read; valid only during the call. */

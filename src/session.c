@@ -19,6 +19,7 @@
 #define FLUSH_TIMEOUT_MS 30000 /* how long the last frames may take to reach the client */
 
 static void free_stream(uv_handle_t *h);
+static bool recv_reserve(void *arg, size_t old_cap, size_t new_cap);
 static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *arg);
 static void on_drain(struct peer *p, void *arg);
 static void on_peer_closed(struct peer *p, void *arg);
@@ -38,6 +39,12 @@ static void stop_work(struct session *s);
 static void free_stream(uv_handle_t *h)
 {
 	free(h);
+}
+
+/* Until the build has a slot, what the decoder assembles is charged to RUNNER_RECV_BUDGET. */
+static bool recv_reserve(void *arg, size_t old_cap, size_t new_cap)
+{
+	return runner_recv_charge(arg, old_cap, new_cap);
 }
 
 int session_error_status(int code)
@@ -77,6 +84,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 		return;
 	}
 	peer_set_drain_cb(s->p, on_drain);
+	peer_set_reserve(s->p, recv_reserve, r);
 	log_debug(s->conn.id, "r2k connection");
 	session_idle_restart(s);
 	if (peer_start(s->p, initial, n) != 0) {
@@ -193,7 +201,10 @@ static void linger(struct session *s)
 		return;
 	}
 	s->lingering = true;
-	peer_resume(s->p);
+	if (s->discard)
+		peer_discard(s->p); /* after a protocol error the decoder is done */
+	else
+		peer_resume(s->p);
 	uv_timer_start(&s->flush_timer, on_flush_timeout, FLUSH_TIMEOUT_MS, 0);
 }
 
@@ -319,13 +330,25 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 {
 	struct session *s = arg;
 	if (!f) {
-		s->read_ended = true;
+		/* After a protocol error the client may still be sending: linger() drops it. */
+		s->discard = peer_error_is_frame(err) && err != R2K_FRAME_ETRUNCATED &&
+		             err != R2K_FRAME_EMAGIC;
+		s->read_ended = !s->discard;
 		if (s->lingering) {
+			if (s->discard) {
+				peer_discard(p);
+				return;
+			}
 			log_debug(s->conn.id, "client closed: %s", peer_strerror(err));
 			close_peer(s);
 			return;
 		}
-		if (err == R2K_FRAME_EVERSION) {
+		if (err == R2K_FRAME_EBUDGET) {
+			session_fail(s, R2K_ERR_BUSY,
+			             "runner is busy receiving other requests (%u "
+			             "MiB in use); try again later",
+			             RUNNER_RECV_BUDGET >> 20);
+		} else if (err == R2K_FRAME_EVERSION) {
 			session_fail(s, R2K_ERR_VERSION,
 			             "runner speaks protocol version %d, client sent %u",
 			             R2K_PROTO_VERSION, (unsigned)peer_version(p));
@@ -420,6 +443,7 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 	}
 	s->have_slot = true;
 	s->start_ms = uv_now(s->r->loop);
+	peer_set_reserve(s->p, NULL, NULL); /* a build's own frames are bounded by the slots */
 	if (make_workspace(s, err, sizeof(err)) != 0) {
 		session_fail(s, R2K_ERR_INTERNAL, "%s", err);
 		return;

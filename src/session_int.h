@@ -37,7 +37,8 @@ struct session {
 	bool have_slot;
 	bool client_gone; /* the connection ended or failed */
 	bool closing;     /* peer_close requested */
-	bool read_ended;  /* the peer reported its end (EOF, error) */
+	bool read_ended;  /* the peer reported its end (EOF, I/O error) */
+	bool discard;     /* it reported a protocol error: its input is dropped until it ends */
 	bool lingering;   /* last frame sent, write side shut: reading until the client closes */
 	bool timer_closed;
 	bool released;     /* slot given back, workspace removed */

@@ -332,32 +332,66 @@ def test_workspace_parents_created(env, tmp_path):
     assert deep.is_dir() and os.listdir(deep) == []
 
 
+FLOOD = b"{" + b" " * ((900 << 10) - 1)  # held in a 1 MiB buffer: 64 fill the 64 MiB
+
+
+def held(r):
+    return metric(get_metrics(r.addr), "r2k_request_buffer_bytes")
+
+
 def test_unfinished_request_lines_share_a_memory_budget(env):
     """Connections that send most of a 1 MiB line and stop: together they may hold only
-    so much memory; beyond it a request line is refused (busy), and once they are gone
-    builds go through again."""
-    import select
+    64 MiB; beyond it a request line is refused (busy), and once they are gone builds go
+    through again. Each flood is seen held before the next is sent, so the budget is
+    exactly full when the others come, however the bytes were read."""
     with env.runner("--idle-timeout", "600") as r:
         floods = []
-        refused = []
-        for _ in range(100):
+        for i in range(64):
             s = connect(r.addr)
-            s.sendall(b"{" + b" " * (1000 * 1024))
+            s.sendall(FLOOD)
             floods.append(s)
-        while not refused:  # until the budget is seen full
-            ready, _, _ = select.select(floods, [], [], 60)
-            assert ready, "no request line was refused"
-            for s in ready:
-                data = read_all(s).decode(errors="replace")
-                assert "busy receiving other requests" in data and data.endswith(
-                    "status: FAILED\n"), data
-                refused.append(s)
-                floods.remove(s)
+            wait_for(lambda: held(r) == (i + 1) << 20, what="flood %d held" % i)
+        # Refused at once, while it still sends: the runner reads on until it closes.
+        s = connect(r.addr)
+        s.sendall(FLOOD)
+        data = read_all(s).decode(errors="replace")
+        s.close()
+        assert "busy receiving other requests" in data and data.endswith(
+            "status: FAILED\n"), data
         text, ok = legacy_build(r.addr, env.cmd())
         assert not ok and "busy receiving other requests" in text, text
-        for s in floods + refused:
+        assert held(r) == 64 << 20
+        for s in floods:
             s.close()
-        wait_for(lambda: legacy_build(r.addr, env.cmd())[1], what="a build once they left")
+        wait_for(lambda: held(r) == 0, what="the floods' buffers freed")
+        text, ok = legacy_build(r.addr, env.cmd())
+        assert ok, text
+
+
+@pytest.mark.parametrize("why", ["long", "busy"])
+def test_refused_client_still_sending_gets_its_error_line(env, why):
+    """A line refused while the client still sends: the runner sends its error, shuts
+    its side and reads on until the client closes, so that no reset (closing with
+    unread input sends one) can destroy the error line, even when the client sends
+    more after reading it."""
+    with env.runner("--idle-timeout", "600") as r:
+        floods = []
+        if why == "busy":
+            for i in range(64):
+                floods.append(connect(r.addr))
+                floods[-1].sendall(FLOOD)
+                wait_for(lambda: held(r) == (i + 1) << 20, what="flood %d held" % i)
+        s = connect(r.addr)
+        s.sendall(b"{" + b" " * (2 << 20))  # over 1 MiB: refused before the end
+        data = read_all(s).decode(errors="replace")
+        s.sendall(b" " * 65536)
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(1) == b""  # the runner's close, not a reset
+        s.close()
+        for f in floods:
+            f.close()
+    assert ("longer than" if why == "long" else "busy receiving") in data, data
+    assert data.endswith("status: FAILED\n"), data
 
 
 CRASHING = r"""#!/bin/sh

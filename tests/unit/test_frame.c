@@ -278,6 +278,97 @@ static void test_zero_copy(void)
 	r2k_decoder_free(&d);
 }
 
+/* What a reserve hook was asked, and how much it lets the decoder hold. */
+struct reserve_log {
+	size_t held, limit, calls, last_old, last_new;
+};
+
+static bool reserve_cb(void *arg, size_t old_cap, size_t new_cap)
+{
+	struct reserve_log *r = arg;
+	r->calls++;
+	r->last_old = old_cap;
+	r->last_new = new_cap;
+	CHECK_EQ(old_cap, r->held);
+	if (new_cap > r->limit)
+		return false;
+	r->held = new_cap;
+	return true;
+}
+
+static void test_reserve_as_bytes_arrive(void)
+{
+	static uint8_t chunk[200000];
+	uint8_t h[R2K_HEADER_LEN];
+	struct r2k_decoder d;
+	struct r2k_frame f;
+	size_t used;
+	struct reserve_log r = {.limit = 1u << 20};
+
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 13);
+	/* A header declaring the largest REQUEST allocates nothing by itself... */
+	r2k_decoder_init(&d, false, 0);
+	r2k_decoder_set_reserve(&d, reserve_cb, &r);
+	r2k_encode_header(h, R2K_FRAME_REQUEST, R2K_MAX_PAYLOAD);
+	CHECK_EQ(r2k_decoder_feed(&d, h, sizeof(h), &used, &f), 0);
+	CHECK(d.buf == NULL);
+	CHECK_EQ(r.calls, 0);
+	/* ...and the buffer grows with what arrives, in powers of two from 64 KiB. */
+	CHECK_EQ(r2k_decoder_feed(&d, chunk, 100, &used, &f), 0);
+	CHECK_EQ(r.held, 65536);
+	CHECK_EQ(d.buf_cap, 65536);
+	CHECK_EQ(r2k_decoder_feed(&d, chunk + 100, sizeof(chunk) - 100, &used, &f), 0);
+	CHECK_EQ(r.held, 262144);
+	CHECK_EQ(d.buf_cap, 262144);
+	size_t have = sizeof(chunk);
+	while (have < R2K_MAX_PAYLOAD) {
+		size_t n = R2K_MAX_PAYLOAD - have < sizeof(chunk) ? R2K_MAX_PAYLOAD - have
+		                                                  : sizeof(chunk);
+		int rc = r2k_decoder_feed(&d, chunk, n, &used, &f);
+		have += n;
+		CHECK_EQ(rc, have == R2K_MAX_PAYLOAD ? 1 : 0);
+	}
+	CHECK_EQ(f.len, R2K_MAX_PAYLOAD);
+	CHECK(memcmp(f.payload, chunk, sizeof(chunk)) == 0);
+	CHECK_EQ(r.held, R2K_MAX_PAYLOAD);
+	/* Removing the hook gives its charge back; the buffer stays for the next frame. */
+	r2k_decoder_set_reserve(&d, NULL, NULL);
+	CHECK_EQ(r.held, 0);
+	CHECK_EQ(d.buf_cap, R2K_MAX_PAYLOAD);
+	r2k_decoder_free(&d);
+
+	/* Refused growth: a sticky EBUDGET, and the buffer is given back at once. */
+	r = (struct reserve_log){.limit = 131072};
+	r2k_decoder_init(&d, false, 0);
+	r2k_decoder_set_reserve(&d, reserve_cb, &r);
+	r2k_encode_header(h, R2K_FRAME_CONTEXT, 300000);
+	CHECK_EQ(r2k_decoder_feed(&d, h, sizeof(h), &used, &f), 0);
+	CHECK_EQ(r2k_decoder_feed(&d, chunk, 70000, &used, &f), 0);
+	CHECK_EQ(r.held, 131072);
+	CHECK_EQ(r2k_decoder_feed(&d, chunk, 70000, &used, &f), R2K_FRAME_EBUDGET);
+	CHECK_EQ(used, 0);
+	CHECK_EQ(r.held, 0);
+	CHECK_EQ(r.last_new, 0);
+	CHECK(d.buf == NULL);
+	CHECK_EQ(r2k_decoder_feed(&d, chunk, 1, &used, &f), R2K_FRAME_EBUDGET);
+	CHECK(strcmp(r2k_frame_strerror(R2K_FRAME_EBUDGET), "unknown decoder error") != 0);
+	r2k_decoder_free(&d);
+	CHECK_EQ(r.held, 0);
+
+	/* A payload wholly in the input needs no buffer, so no charge. */
+	r = (struct reserve_log){.limit = 0};
+	r2k_decoder_init(&d, false, 0);
+	r2k_decoder_set_reserve(&d, reserve_cb, &r);
+	uint8_t b[R2K_HEADER_LEN + 4];
+	r2k_encode_header(b, R2K_FRAME_STDOUT, 4);
+	memcpy(b + R2K_HEADER_LEN, "abcd", 4);
+	CHECK_EQ(r2k_decoder_feed(&d, b, sizeof(b), &used, &f), 1);
+	CHECK_EQ(r.calls, 0);
+	r2k_decoder_free(&d);
+	CHECK_EQ(r.calls, 0);
+}
+
 static void test_encoders_truncate(void)
 {
 	uint8_t p[16];
@@ -419,6 +510,7 @@ int main(void)
 	RUN(test_random_splits);
 	RUN(test_errors);
 	RUN(test_zero_copy);
+	RUN(test_reserve_as_bytes_arrive);
 	RUN(test_encoders_truncate);
 	RUN(test_protocol_example);
 	return T_DONE();
