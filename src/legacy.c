@@ -2,7 +2,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "roles.h"
 #include "runner.h"
 #include "sockq.h"
+#include "workspace.h"
 
 #define LEGACY_MAX_LINE      (1u << 20)                /* the JSON line, newline excluded */
 #define LEGACY_LINE_CAP      (LEGACY_MAX_LINE + 65536) /* largest line buffer */
@@ -43,8 +43,8 @@ struct legacy {
 	struct job *job;
 	char *line; /* the JSON line as it arrives */
 	size_t len, cap;
-	char dir[PATH_MAX]; /* per-build directory (DOCKER_CONFIG inside), or "" */
-	char why[256];      /* why the build was cancelled, or "" */
+	struct workspace ws; /* per-build directory (DOCKER_CONFIG inside); ws.path NULL: none */
+	char why[256];       /* why the build was cancelled, or "" */
 	uint64_t started_ms;
 	uint64_t drain_ms;    /* when the client last made progress reading the output */
 	long unread;          /* bytes the client had not read at the last look */
@@ -88,7 +88,6 @@ static void refuse_busy(struct legacy *l);
 static void got(struct legacy *l, size_t nread);
 static void on_line(struct legacy *l);
 static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen);
-static int make_parent(const char *dir, char *err, size_t errlen);
 static int start_builder(struct legacy *l, char **argv, char *err, size_t errlen);
 static void fail(struct legacy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int send_bytes(struct legacy *l, const void *p, size_t n);
@@ -112,7 +111,6 @@ static void shutdown_cb(uv_shutdown_t *req, int status);
 static void handle_closed(uv_handle_t *h);
 static void unref(struct legacy *l);
 static void remove_dir(struct legacy *l);
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
 
 void legacy_start(struct runner *r, uv_stream_t *s, const uint8_t *initial, size_t n)
 {
@@ -122,6 +120,7 @@ void legacy_start(struct runner *r, uv_stream_t *s, const uint8_t *initial, size
 		uv_close((uv_handle_t *)s, handle_closed);
 		return;
 	}
+	l->ws = (struct workspace)WORKSPACE_NONE;
 	l->r = r;
 	l->stream = s;
 	s->data = l;
@@ -275,30 +274,6 @@ static void on_line(struct legacy *l)
 	msg_legacy_free(&req);
 }
 
-/* Create dir and its missing ancestors (dir itself 0700), as r2k builds do. */
-static int make_parent(const char *dir, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path)) {
-		snprintf(err, errlen, "workspace path too long");
-		return -1;
-	}
-	for (char *p = path + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(path, c ? 0755 : 0700) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create workspace %.300s: %s", path,
-			         strerror(errno));
-			return -1;
-		}
-		*p = c;
-		if (!c)
-			return 0;
-	}
-}
-
 /* Check the command, take a slot, write the credentials and run. */
 static int prepare(struct legacy *l, struct legacy_request *req, char *err, size_t errlen)
 {
@@ -324,20 +299,12 @@ static int prepare(struct legacy *l, struct legacy_request *req, char *err, size
 	}
 	l->have_slot = true;
 	l->started_ms = uv_now(l->r->loop);
-	if (make_parent(cfg->workspace, err, errlen) != 0) {
-		legacy_argv_free(argv);
-		return -1;
-	}
-	snprintf(l->dir, sizeof(l->dir), "%s/legacy-XXXXXX", cfg->workspace);
-	if (!mkdtemp(l->dir)) {
-		snprintf(err, errlen, "cannot create a build directory in %s: %s", cfg->workspace,
-		         strerror(errno));
-		l->dir[0] = '\0';
+	if (workspace_create(&l->ws, cfg->workspace, "legacy-", err, errlen) != 0) {
 		legacy_argv_free(argv);
 		return -1;
 	}
 	char cdir[PATH_MAX + 8];
-	snprintf(cdir, sizeof(cdir), "%s/docker", l->dir);
+	snprintf(cdir, sizeof(cdir), "%s/docker", l->ws.path);
 	if (creds_write(cdir, req->creds, req->ncreds, err, errlen) != 0) {
 		legacy_argv_free(argv);
 		return -1;
@@ -365,7 +332,7 @@ static int start_builder(struct legacy *l, char **argv, char *err, size_t errlen
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "DOCKER_CONFIG=", 14) != 0)
 			env[k++] = environ[i];
-	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s/docker", l->dir);
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s/docker", l->ws.path);
 	env[k++] = dc;
 	env[k] = NULL;
 
@@ -783,18 +750,13 @@ static void unref(struct legacy *l)
 	free(l);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) != 0)
-		log_warn(0, "cannot remove %s: %s", path, strerror(errno));
-	return 0;
-}
-
 /* Delete the per-build directory and the credentials in it. */
 static void remove_dir(struct legacy *l)
 {
-	if (!l->dir[0])
+	if (!l->ws.path)
 		return;
-	nftw(l->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	l->dir[0] = '\0';
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", l->ws.path);
+	if (workspace_remove(&l->ws) != 0)
+		log_error(l->conn.id, "cannot remove %s: %s", path, strerror(errno));
 }

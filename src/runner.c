@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "roles.h"
 #include "sdact.h"
+#include "workspace.h"
 
 #define SNIFF_BUF 65536
 
@@ -452,6 +453,8 @@ int runner_main(int argc, char **argv)
 	log_init("r2k runner", cfg.verbose ? LOG_DEBUG : LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
+	/* What a runner that was killed (SIGKILL, OOM) left: workspaces with their credentials. */
+	workspace_sweep(cfg.workspace);
 	/* Orphans of the builder (Kaniko runs steps in their own process groups) become
 	 * our children, so a cancelled build can find and kill all of them. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)

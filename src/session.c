@@ -67,6 +67,7 @@ void session_start(struct runner *r, uv_stream_t *stream, const uint8_t *initial
 		uv_close((uv_handle_t *)stream, free_stream);
 		return;
 	}
+	s->ws = (struct workspace)WORKSPACE_NONE;
 	s->r = r;
 	s->stream = stream;
 	s->start_ms = uv_now(r->loop);
@@ -224,12 +225,14 @@ void session_finish(struct session *s)
 			return;
 	}
 	s->released = true;
-	if (s->ws) {
-		if (extract_remove_tree(s->ws) != 0)
-			log_error(s->conn.id, "cannot remove workspace %s: %s", s->ws,
+	if (s->ws.path) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s", s->ws.path);
+		if (workspace_remove(&s->ws) != 0)
+			log_error(s->conn.id, "cannot remove workspace %s: %s", path,
 			          strerror(errno));
 		else
-			log_debug(s->conn.id, "workspace %s removed", s->ws);
+			log_debug(s->conn.id, "workspace %s removed", path);
 	}
 	if (s->final_type && s->p && !s->client_gone && !s->closing) {
 		session_preamble(s);
@@ -252,7 +255,7 @@ void session_maybe_free(struct session *s)
 	session_unlock(s);
 	msg_request_free(&s->req);
 	backend_plan_free(&s->plan);
-	free(s->ws);
+	workspace_remove(&s->ws); /* normally done already */
 	free(s);
 }
 
@@ -450,7 +453,7 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 	}
 	/* Credentials: written now so that a bad entry is refused before any context is read. */
 	char dir[4200];
-	snprintf(dir, sizeof(dir), "%s/docker", s->ws);
+	snprintf(dir, sizeof(dir), "%s/docker", s->ws.path);
 	if (creds_write(dir, s->req.creds, s->req.ncreds, err, sizeof(err)) != 0) {
 		session_fail(s,
 		             strncmp(err, "credentials[", 12) == 0 ? R2K_ERR_REQUEST
@@ -464,44 +467,19 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 	}
 	s->st = ST_CONTEXT;
 	log_info(s->conn.id, "build request: %zu destination(s), dockerfile %s, workspace %s",
-	         s->req.destinations.n, s->dockerfile, s->ws);
+	         s->req.destinations.n, s->dockerfile, s->ws.path);
 	session_checks_start(s);
 }
 
 /* A fresh private directory (0700) under cfg->workspace, with context/ inside. */
 static int make_workspace(struct session *s, char *err, size_t errlen)
 {
-	const char *parent = s->r->cfg->workspace;
 	char path[4096];
-	/* Create the parent and its missing ancestors. */
-	snprintf(path, sizeof(path), "%s", parent);
-	for (char *p = path + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		char c = *p;
-		*p = 0;
-		if (mkdir(path, c ? 0755 : 0700) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create workspace directory %s: %s", path,
-			         strerror(errno));
-			return -1;
-		}
-		*p = c;
-		if (!c)
-			break;
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/build-XXXXXX", parent) >= sizeof(path) - 64) {
-		snprintf(err, errlen, "workspace path too long");
+	if (workspace_create(&s->ws, s->r->cfg->workspace, "build-", err, errlen) != 0)
 		return -1;
-	}
-	if (!mkdtemp(path)) {
-		snprintf(err, errlen, "cannot create a workspace in %s: %s", parent,
-		         strerror(errno));
-		return -1;
-	}
-	s->ws = strdup(path);
-	strcat(path, "/context");
-	if (!s->ws || mkdir(path, 0755) != 0) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/context", s->ws.path);
+	if (mkdir(path, 0755) != 0) {
+		snprintf(err, errlen, "cannot create %.900s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;

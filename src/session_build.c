@@ -87,7 +87,7 @@ static int check_dockerfile(struct session *s, char *err, size_t errlen)
 	char ctx[4200], why[512];
 	const char *base;
 	struct stat st;
-	snprintf(ctx, sizeof(ctx), "%s/context", s->ws);
+	snprintf(ctx, sizeof(ctx), "%s/context", s->ws.path);
 	int root = open(ctx, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (root < 0) {
 		snprintf(err, errlen, "%.1024s: %s", ctx, strerror(errno));
@@ -161,7 +161,7 @@ static bool checks_gate(struct session *s)
 		char *text = NULL, why[256], ctx[4200];
 		size_t len = 0;
 		bool trunc = false;
-		snprintf(ctx, sizeof(ctx), "%s/context", s->ws);
+		snprintf(ctx, sizeof(ctx), "%s/context", s->ws.path);
 		int root = open(ctx, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (root >= 0 && extract_read_text(root, s->dockerfile, EXTRACT_WATCH_MAX, &text,
 		                                   &len, &trunc, why, sizeof(why)) == 0)
@@ -230,8 +230,8 @@ static void start_builder(struct session *s)
 	const struct strlist *cold = s->pf ? preflight_cold_images(s->pf) : NULL;
 	if ((s->req.warm || s->r->cfg->warm) && cold && cold->n == 0)
 		session_log(s, R2K_LOG_INFO, "warm-up: every base image is already cached");
-	if (backend_plan(s->r->cfg, &s->req, s->ws, s->dockerfile, s->conn.id, cold, &s->plan, err,
-	                 sizeof(err)) != 0) {
+	if (backend_plan(s->r->cfg, &s->req, s->ws.path, s->dockerfile, s->conn.id, cold, &s->plan,
+	                 err, sizeof(err)) != 0) {
 		session_fail(s, R2K_ERR_INTERNAL, "%s", err);
 		return;
 	}
@@ -246,7 +246,7 @@ static void start_step(struct session *s)
 	struct backend_step *st = &s->plan.steps[s->step];
 	struct job_spec spec = {.argv = (const char *const *)st->argv.v,
 	                        .env = (const char *const *)s->plan.env.v,
-	                        .cwd = s->ws,
+	                        .cwd = s->ws.path,
 	                        .kill_timeout = s->r->cfg->kill_timeout,
 	                        .conn_id = s->conn.id,
 	                        .name = st->name};
@@ -459,7 +459,7 @@ static void read_digest(struct session *s, char *out, size_t outlen)
 int session_extract_start(struct session *s, char *err, size_t errlen)
 {
 	char dir[4200];
-	snprintf(dir, sizeof(dir), "%s/context", s->ws);
+	snprintf(dir, sizeof(dir), "%s/context", s->ws.path);
 	struct extract_opts xo = {.root = dir,
 	                          .max_bytes = s->r->cfg->max_context_bytes,
 	                          .max_entries = s->r->cfg->max_context_entries,

@@ -11,6 +11,7 @@
 #include "proto.h"
 #include "runner.h"
 #include "session.h"
+#include "workspace.h"
 
 struct extract;
 struct job;
@@ -48,7 +49,7 @@ struct session {
 	int status; /* the client's exit status for this outcome */
 	uint64_t start_ms;
 	struct build_request req;
-	char *ws; /* the build's private workspace */
+	struct workspace ws; /* the build's private workspace (ws.path NULL: none yet) */
 	char dockerfile[4096];
 	struct extract *ex;
 	struct job *job;
