@@ -146,7 +146,17 @@ static void check_backpressure(struct client *c)
 static void on_out_change(struct outq *q, void *arg)
 {
 	struct client *c = arg;
-	(void)q;
+	if (q == &c->out && q->broken && !c->out_broken_said) {
+		/* Say so once on stderr (even with --json, whose stream is the broken one). */
+		char line[256];
+		int n = snprintf(line, sizeof(line),
+		                 "r2k: warning: cannot write to stdout (%s): the rest of the "
+		                 "build's output to it is dropped\n",
+		                 uv_strerror(q->error));
+		c->out_broken_said = true;
+		client_clear_progress(c);
+		outq_write(&c->err, line, n > 0 && n < (int)sizeof(line) ? (size_t)n : 0);
+	}
 	check_backpressure(c);
 	maybe_close_rest(c);
 }

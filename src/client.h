@@ -111,7 +111,8 @@ struct client {
 	struct peer *peer;
 	struct upload *up;
 	struct outq out, err;
-	bool paused; /* socket reads stopped because output backs up */
+	bool paused;          /* socket reads stopped because output backs up */
+	bool out_broken_said; /* the warning that stdout broke was queued */
 
 	uint8_t pre[R2K_PREAMBLE_LEN];
 	size_t pre_have;

@@ -66,7 +66,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(cmd, "help") == 0) {
-		if (argc < 3) {
+		if (argc > 3) {
+			fprintf(stderr, "r2k help: unexpected argument '%s'\n", argv[3]);
+			return R2K_EXIT_USAGE;
+		}
+		if (argc < 3 || strcmp(argv[2], "help") == 0) {
 			usage(stdout);
 			return 0;
 		}

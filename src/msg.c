@@ -236,7 +236,8 @@ int msg_request_decode(const char *json, size_t len, struct build_request *r, ch
 		         "request holds a NUL character, which no build flag can carry");
 		return -1;
 	}
-	cJSON *o = cJSON_ParseWithLength(json, len);
+	const char *end = NULL;
+	cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!o) {
 		snprintf(err, errlen, "request is not valid JSON");
 		return -1;
@@ -244,6 +245,13 @@ int msg_request_decode(const char *json, size_t len, struct build_request *r, ch
 	int rc = -1;
 	if (!cJSON_IsObject(o)) {
 		snprintf(err, errlen, "request must be a JSON object");
+		goto out;
+	}
+	/* One object and nothing after it, as the legacy line is checked. */
+	while (end && end < json + len && strchr(" \t\r\n", *end))
+		end++;
+	if (end && end < json + len) {
+		snprintf(err, errlen, "request is not valid JSON: data after the object");
 		goto out;
 	}
 	if (get_list(o, "destinations", &r->destinations, false, err, errlen) ||

@@ -146,6 +146,19 @@ def test_large_output_to_a_pipe(ctx):
     assert hashlib.sha256(p.stdout).digest() == hashlib.sha256(b"".join(chunks)).digest()
 
 
+def test_broken_stdout_is_reported(ctx):
+    """stdout that cannot be written (a full disk) is said once on stderr; the build's
+    stderr and exit status still arrive."""
+    handler = scripted(("stdout", b"a" * 1000), ("stderr", b"warn\n"), ("stdout", b"b" * 1000),
+                       ("exit", 3))
+    with FakeRunner(handler) as fr, open("/dev/full", "wb") as full:
+        p = subprocess.run([R2K, "client", "--progress=never", "--runner", fr.address,
+                            "--context", ctx], stdout=full, stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode == 3
+    assert p.stderr.count(b"r2k: warning: cannot write to stdout (no space left on device)") == 1
+    assert b"warn\n" in p.stderr
+
+
 def test_slow_stdout_reader(ctx):
     """A reader that takes its time still gets every byte."""
     data = [os.urandom(65536) for _ in range(64)]

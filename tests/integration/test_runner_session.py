@@ -303,3 +303,17 @@ def test_version_help():
         assert p.returncode == 0 and p.stdout.startswith(b"Usage: r2k version"), p
     p = subprocess.run([os.environ["R2K_BIN"], "version", "--bogus"], capture_output=True)
     assert p.returncode == 2 and b"unexpected argument '--bogus'" in p.stderr, p
+
+
+def test_help_command():
+    bin = os.environ["R2K_BIN"]
+    for args in (["help"], ["help", "help"]):
+        p = subprocess.run([bin] + args, capture_output=True)
+        assert p.returncode == 0 and p.stdout.startswith(b"Usage: r2k COMMAND"), p
+    p = subprocess.run([bin, "help", "client"], capture_output=True)
+    assert p.returncode == 0 and p.stdout.startswith(b"Usage: r2k client"), p
+    p = subprocess.run([bin, "help", "bogus"], capture_output=True)
+    assert p.returncode == 2 and b"unknown command 'bogus'" in p.stderr, p
+    p = subprocess.run([bin, "help", "client", "extra"], capture_output=True)
+    assert p.returncode == 2 and b"unexpected argument 'extra'" in p.stderr, p
+    assert p.stdout == b"", p

@@ -156,6 +156,10 @@ static void test_request_roundtrip(void)
 	free(json);
 	msg_request_free(&r);
 	msg_request_free(&back);
+	const char *spaced = " {\"push\":false}\r\n\t ";
+	CHECK_EQ(msg_request_decode(spaced, strlen(spaced), &back, err, sizeof(err)), 0);
+	CHECK(!back.push);
+	msg_request_free(&back);
 
 	const char *bad[][2] = {
 	        {"[1]", "JSON object"},
@@ -164,6 +168,8 @@ static void test_request_roundtrip(void)
 	        {"{\"credentials\":[{\"username\":\"u\",\"password\":\"p\"}]}", "no registry"},
 	        {"{\"credentials\":[{\"registry\":\"r\",\"username\":\"u\"}]}", "needs username"},
 	        {"{not json", "not valid JSON"},
+	        {"{\"push\":false} {\"push\":true}", "data after the object"},
+	        {"{\"push\":false}x", "data after the object"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK_EQ(msg_request_decode(bad[i][0], strlen(bad[i][0]), &back, err, sizeof(err)),
