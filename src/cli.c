@@ -97,7 +97,8 @@ const struct opt_cmd cli_client_cmd = {
         client_opts,
         OPT_NO_POSITIONAL,
         "Exit status: the builder's exit code; 128+N if it died of signal N;\n"
-        "see 'Exit status' in README.md for r2k's own failures (64-79).\n",
+        "see 'Exit status' in README.md for r2k's own failures (64-79;\n"
+        "130 and 143 when cancelled).\n",
 };
 
 const struct opt_cmd cli_runner_cmd = {

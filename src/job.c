@@ -84,7 +84,6 @@ static void status_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void status_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void builder_ended(struct job *j, int how, int value);
 static void status_message(struct job *j, size_t n);
-static int find_program(const char *file, const char *const *env, char *err, size_t errlen);
 static void close_all(struct job *j);
 
 /* Whether row is another live job's reaper or lives in another reaper's session. */
@@ -458,7 +457,7 @@ static void maybe_finish(struct job *j)
  * Whether file names an executable regular file, itself or found on the
  * PATH of env, as execvp would look for it; else -1 with the reason.
  */
-static int find_program(const char *file, const char *const *env, char *err, size_t errlen)
+int job_find_program(const char *file, const char *const *env, char *err, size_t errlen)
 {
 	const char *path = "/usr/local/bin:/usr/bin:/bin";
 	char full[4096];
@@ -500,7 +499,7 @@ int job_start(uv_loop_t *loop, const struct job_spec *spec, const struct job_ops
               struct job **out, char *err, size_t errlen)
 {
 	/* The reaper execs the builder later: a missing one is reported now, as uv_spawn would. */
-	if (find_program(spec->argv[0], spec->env, err, errlen) != 0)
+	if (job_find_program(spec->argv[0], spec->env, err, errlen) != 0)
 		return -1;
 	size_t argc = 0;
 	while (spec->argv[argc])

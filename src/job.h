@@ -43,6 +43,13 @@ struct job_spec {
 };
 
 /*
+ * Whether file can be executed: a path, or a name searched in env's PATH
+ * (a default PATH without one), as the reaper will; else -1 + "cannot
+ * start FILE: REASON".
+ */
+int job_find_program(const char *file, const char *const *env, char *err, size_t errlen);
+
+/*
  * Spawn spec->argv with stdin /dev/null and stdout/stderr on pipes, in a new
  * session (its own process group). Strings in spec are used only during the
  * call. Returns 0 with *out set, or -1 with the reason in err (the builder

@@ -208,6 +208,16 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		refuse_busy(l);
 		return;
 	}
+	if (nread == UV_EOF && !l->got_line && !l->closed && l->len > 0) {
+		/* Half a request and then the sending side closed: say why, the client may read. */
+		uv_read_stop(s);
+		l->reading = false;
+		fail(l,
+		     "the request line (%zu bytes) did not end with a newline before the client "
+		     "closed its sending side",
+		     l->len);
+		return;
+	}
 	if (nread < 0) {
 		/* The old clients read until we close: their end means they are gone. */
 		l->gone = true;

@@ -434,6 +434,20 @@ static void raise_nofile(void)
 	job_set_builder_nofile((unsigned long)was);
 }
 
+/* A builder that is not there is said at start, not only when a build arrives. */
+static void check_builder(const struct runner_config *cfg)
+{
+	bool kaniko = strcmp(cfg->backend, "kaniko") == 0;
+	const char *prog = kaniko ? cfg->executor : cfg->buildah;
+	char path[4200], err[4400];
+	const char *path_env = getenv("PATH");
+	snprintf(path, sizeof(path), "PATH=%s", path_env ? path_env : "");
+	const char *env[] = {path_env ? path : NULL, NULL};
+	if (prog && job_find_program(prog, env, err, sizeof(err)) != 0)
+		log_warn(0, "%s (%s): builds will fail until that is fixed", err,
+		         kaniko ? "--executor" : "--buildah");
+}
+
 int runner_main(int argc, char **argv)
 {
 	struct runner_config cfg;
@@ -455,6 +469,7 @@ int runner_main(int argc, char **argv)
 	raise_nofile();
 	/* What a runner that was killed (SIGKILL, OOM) left: workspaces with their credentials. */
 	workspace_sweep(cfg.workspace);
+	check_builder(&cfg);
 	/* Orphans of the builder (Kaniko runs steps in their own process groups) become
 	 * our children, so a cancelled build can find and kill all of them. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)

@@ -168,6 +168,18 @@ def test_bad_json_and_long_line(env):
     assert not env.ran()
 
 
+def test_line_without_newline_before_half_close(env):
+    """A client that closes its sending side in the middle of the line learns why."""
+    with env.runner() as r:
+        s = connect(r.addr)
+        s.sendall(b'{"command": ["/kaniko/executor"]}')
+        s.shutdown(socket.SHUT_WR)
+        text = read_all(s).decode()
+        s.close()
+        assert "did not end with a newline" in text and text.endswith("status: FAILED\n"), text
+    assert not env.ran()
+
+
 def test_empty_credentials_and_config_deleted(env):
     with env.runner() as r:
         text, ok = legacy_build(r.addr, env.cmd(), credentials=[])

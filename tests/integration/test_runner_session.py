@@ -269,6 +269,28 @@ def test_max_builds_default_follows_the_backend(tmp):
     assert "warning" not in runner.log()
 
 
+def test_missing_builder_is_said_at_start(tmp):
+    """A runner whose builder cannot be executed says so when it starts, not only when a
+    build arrives; it still serves (probes, and builds once the builder is there)."""
+    exe = os.path.join(tmp, "executor")
+    runner = w.Runner("--multiple", "--executor", exe, "--workspace", os.path.join(tmp, "ws"))
+    try:
+        assert version_of(runner)["backend"] == "kaniko"
+    finally:
+        runner.stop()
+    assert "warn: cannot start %s: No such file or directory (--executor)" % exe in runner.log()
+    with open(exe, "w") as f:
+        f.write("#!/bin/sh\n")
+    os.chmod(exe, 0o644)
+    runner = w.Runner("--executor", exe, "--workspace", os.path.join(tmp, "ws"))
+    runner.stop()
+    assert "cannot start %s: Permission denied" % exe in runner.log()
+    os.chmod(exe, 0o755)
+    runner = w.Runner("--executor", exe, "--workspace", os.path.join(tmp, "ws"))
+    runner.stop()
+    assert "cannot start" not in runner.log()
+
+
 def test_preamble_answered_before_any_frame(multi):
     s = w.connect(multi.addr)
     s.sendall(w.preamble())
