@@ -570,6 +570,13 @@ int client_main(int argc, char **argv)
 		cli_client_free(&c->cfg);
 		return R2K_EXIT_USAGE;
 	}
+	if (c->addr.kind == ADDR_TCP && strcmp(c->addr.port, "0") == 0) {
+		fprintf(stderr,
+		        "r2k client: --runner: address '%s': port 0 cannot be connected to\n",
+		        runner);
+		cli_client_free(&c->cfg);
+		return R2K_EXIT_USAGE;
+	}
 	addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
 	char warn[512];
 	if (client_build_request(&c->cfg, &c->req, warn, sizeof(warn), err, sizeof(err)) < 0) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,37 @@ void creds_free_text(char *text)
 	free(text);
 }
 
+/*
+ * Whether a is what config.json's auth holds: standard base64 (padded) of
+ * "user:password". The builder would reject anything else, at push time.
+ */
+static bool auth_valid(const char *a)
+{
+	static const char alphabet[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(a), pad = 0;
+	if (n == 0 || n % 4)
+		return false;
+	while (pad < 2 && a[n - 1 - pad] == '=')
+		pad++;
+	bool colon = false;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n - pad; i++) {
+		const char *c = a[i] ? strchr(alphabet, a[i]) : NULL;
+		if (!c)
+			return false;
+		acc = (acc << 6) | (uint32_t)(c - alphabet);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (((acc >> bits) & 0xff) == ':')
+				colon = true;
+		}
+	}
+	return colon;
+}
+
 char *creds_render(const struct registry_cred *creds, size_t n, char *err, size_t errlen)
 {
 	char(*keys)[256] = calloc(n ? n : 1, sizeof(*keys));
@@ -86,16 +118,14 @@ char *creds_render(const struct registry_cred *creds, size_t n, char *err, size_
 			goto done;
 		}
 		if (c->auth && *c->auth) {
-			auths[i] = strdup(c->auth);
-			for (char *p = auths[i]; p && *p; p++) {
-				if (!isalnum((unsigned char)*p) && *p != '+' && *p != '/' &&
-				    *p != '=') {
-					snprintf(err, errlen,
-					         "credentials[%zu] (%s): auth is not base64", i,
-					         keys[i]);
-					goto done;
-				}
+			if (!auth_valid(c->auth)) {
+				snprintf(err, errlen,
+				         "credentials[%zu] (%s): auth is not base64 of "
+				         "\"username:password\"",
+				         i, keys[i]);
+				goto done;
 			}
+			auths[i] = strdup(c->auth);
 		} else if (c->username && c->password) {
 			auths[i] = b64(c->username, c->password);
 		} else {

@@ -296,6 +296,8 @@ def test_usage_errors():
     assert p.returncode == 2 and b"R2K_RUNNER" in p.stderr
     assert run_client(["--runner", "ftp://x:1"]).returncode == 2
     assert run_client(["--runner", "tcp://127.0.0.1:1", "--progress", "sometimes"]).returncode == 2
+    p = run_client(["--runner", "tcp://127.0.0.1:0", "--context", "/"])
+    assert p.returncode == 2 and b"port 0 cannot be connected to" in p.stderr, p.stderr
 
 
 def cancel_handler(answer):

@@ -100,6 +100,24 @@ static void test_refused(void)
 	struct registry_cred c3 = {.registry = "r.example", .auth = "not base64!"};
 	CHECK(creds_render(&c3, 1, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "not base64") != NULL && strstr(err, "not base64!") == NULL);
+	/* Base64 that config.json cannot use: unpadded, padding inside, no "user:" in it. */
+	static const char *const bad[] = {"SECRET", "dTpw=", "dT=w", "U2VjcmV0Mg==", "====", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct registry_cred c = {.registry = "r.example", .auth = (char *)bad[i]};
+		char *out = creds_render(&c, 1, err, sizeof(err));
+		CHECK(out == NULL);
+		free(out);
+		if (bad[i][0])
+			CHECK(strstr(err, "not base64 of \"username:password\"") != NULL);
+	}
+	/* "u:p", "ci:s3cret", ":" (padded twice), "ab:c" (padded once). */
+	static const char *const good[] = {"dTpw", "Y2k6czNjcmV0", "Og==", "YWI6Yw=="};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct registry_cred c = {.registry = "r.example", .auth = (char *)good[i]};
+		char *out = creds_render(&c, 1, err, sizeof(err));
+		CHECK(out != NULL && strstr(out, good[i]) != NULL);
+		creds_free_text(out);
+	}
 }
 
 static void test_write(void)
