@@ -213,6 +213,12 @@ static void sniff_close_now(struct runner_conn *c)
 	sniff_drop((struct sniff *)c);
 }
 
+/* Handed over: the protocol handler owns the stream, and the timer is closing already. */
+static void sniff_handed_over(struct runner_conn *c)
+{
+	(void)c;
+}
+
 static void sniff_idle(uv_timer_t *t)
 {
 	struct sniff *sn = t->data;
@@ -245,6 +251,8 @@ static void sniff_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	 * the connection list after the handler has joined it (see runner_conn_remove). */
 	uv_close((uv_handle_t *)&sn->idle, sniff_timer_closed);
 	s->data = NULL;
+	/* The handler may end the runner at once (a single-shot runner's refused request). */
+	sn->conn.close_now = sniff_handed_over;
 	if (first == (uint8_t)R2K_MAGIC[0]) {
 		r->stats.conns_r2k++;
 		session_start(r, s, sn->buf, (size_t)nread);

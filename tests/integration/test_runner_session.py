@@ -113,6 +113,21 @@ def test_bad_requests(multi):
         assert res.error and res.error[0] == 3 and text in res.error[1], (text, res.error)
 
 
+@pytest.mark.parametrize("req", [w.frame(w.REQUEST, b"{not json"),
+                                 w.request(dockerfile="/etc/passwd")])
+def test_single_shot_runner_ends_with_a_refused_request(tmp, req):
+    """A single-shot runner's one build may be a request refused as invalid: it exits
+    with that build's status (77) rather than wait for another."""
+    executor, record = builders.recording_executor(tmp)
+    ws = os.path.join(tmp, "ws")
+    runner = w.Runner("--executor", executor, "--workspace", ws)
+    res, _ = exchange(runner, w.preamble() + req)
+    assert res.error and res.error[0] == 3, res.error
+    assert runner.wait(60) == 77, runner.log()
+    assert not os.path.exists(record)
+    assert not os.path.exists(ws) or os.listdir(ws) == []
+
+
 def test_dockerfile_checked_after_extraction(multi):
     for files, text in [
         ([("other", b"x", 0o644)], "dockerfile 'Dockerfile' not found in the context"),
@@ -233,7 +248,7 @@ def test_concurrent_builds(tmp):
             assert lines[0].startswith(b"start ") and lines[1] == b"end " + lines[0][6:]
             pids.add(lines[0])
         assert len(pids) == 2
-        assert os.listdir(ws) == []
+        assert not os.path.exists(ws) or os.listdir(ws) == []
     finally:
         assert runner.stop() == 0
 
