@@ -24,13 +24,12 @@ static char *dup_or_null(const char *s)
 
 /*
  * KANIKO_PUSH_IMAGE as repo2kaniko reads it: set and not empty, it pushes
- * only when it says 1, t or true (any case; y, yes and on too, as the
- * repo2docker engine package reads it); anything else means no push.
- * Unset or empty, r2k's default stands: push.
+ * only when it says 1, t or true (any case, blanks around ignored);
+ * anything else means no push. Unset or empty, r2k's default stands: push.
  */
 void client_env_defaults(struct client_config *cfg)
 {
-	static const char *const yes[] = {"1", "t", "true", "y", "yes", "on"};
+	static const char *const yes[] = {"1", "t", "true"};
 	const char *v = getenv("KANIKO_PUSH_IMAGE");
 	if (!v)
 		return;

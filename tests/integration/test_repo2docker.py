@@ -109,10 +109,18 @@ print(json.dumps(out))
     assert res["registry_credentials"]["registry"] == "localhost:5000"
     assert res["cache_dir"] == "/cache"
     assert res["configured"] == ["tcp://runner:9000", True]
-    res = run_py(site, code)  # nothing in the environment: the defaults (repo2kaniko's address)
-    assert res["push_image"] is True and res["kaniko_address"] == "tcp://localhost:8080"
+    res = run_py(site, code)  # nothing in the environment: repo2kaniko's defaults
+    assert res["push_image"] is False and res["kaniko_address"] == "tcp://localhost:8080"
     res = run_py(site, code.replace('load_engine("kaniko")', 'load_engine("r2k")'))
     assert res["kaniko_address"] == "tcp://127.0.0.1:9000"
+    assert res["push_image"] is None  # r2k: push when repo2docker asks (and when it cannot say)
+    # KANIKO_PUSH_IMAGE as repo2kaniko reads it, for both engines.
+    for value, push in (("1", True), ("T", True), ("true", True), ("yes", False),
+                        ("0", False), ("on", False)):
+        for name in ("kaniko", "r2k"):
+            res = run_py(site, code.replace('load_engine("kaniko")', 'load_engine("%s")' % name),
+                         {"KANIKO_PUSH_IMAGE": value})
+            assert res["push_image"] is push, (name, value)
 
 
 def test_repo2kaniko_configuration_applies_to_engine_kaniko(site):
@@ -191,7 +199,7 @@ e = R2kEngine()
 argv, env = client_command(executable="r2k", address=e.kaniko_address, context="-")
 print(json.dumps([e.kaniko_address, e.push_image, e.inspect_image("x"), argv[:2]]))
 """, env={"KANIKO_ADDRESS": "tcp://h:1"}, standin=False)
-    assert res == ["tcp://h:1", True, None, ["r2k", "client"]]
+    assert res == ["tcp://h:1", None, None, ["r2k", "client"]]
 
 
 BUILD_CODE = """

@@ -83,6 +83,15 @@ def _env_bool(name, fallback):
     return value.strip().lower() in ("1", "t", "true", "y", "yes", "on")
 
 
+def _push_env(fallback):
+    """KANIKO_PUSH_IMAGE as repo2kaniko reads it: 1, t or true (any case) push; any
+    other value does not; unset or empty: fallback."""
+    value = os.environ.get("KANIKO_PUSH_IMAGE")
+    if value is None or value.strip() == "":
+        return fallback
+    return value.strip().lower() in ("1", "t", "true")
+
+
 def _env_json(name):
     value = os.environ.get(name)
     if not value:
@@ -214,11 +223,16 @@ class R2kEngine(_EngineBase):
         return (os.environ.get("KANIKO_ADDRESS") or os.environ.get("R2K_RUNNER")
                 or "tcp://127.0.0.1:9000")
 
-    push_image = Bool(help="Push the built image (default true).", config=True)
+    push_image = Bool(
+        allow_none=True,
+        help="Push the built image (as well as when repo2docker asks to, with its --push). "
+             "Unset (None): push only when repo2docker asks to, or when it cannot say "
+             "(older repo2docker).",
+        config=True)
 
     @default("push_image")
     def _push_image_default(self):
-        return _env_bool("KANIKO_PUSH_IMAGE", True)
+        return _push_env(None)
 
     cache_registry = Unicode(
         help="Layer cache repository, e.g. 'localhost:5000/cache'.", config=True
@@ -290,7 +304,7 @@ class R2kEngine(_EngineBase):
             log.debug(f"r2k: ignoring {sorted(kwargs)}")
         if fileobj is None and not path:
             raise ValueError("build needs fileobj (a tar stream) or path (a directory)")
-        do_push = bool(self.push_image or push)
+        do_push = self._push_wanted(push)
         argv, env = client_command(
             executable=self.r2k_executable,
             address=self.kaniko_address,
@@ -352,6 +366,13 @@ class R2kEngine(_EngineBase):
         """There is no local image store to look into."""
         return None
 
+    def _push_wanted(self, push):
+        """Push when push_image or repo2docker (push=True) says so; with push_image unset,
+        repo2docker decides, and an older repo2docker, which cannot say, gets a push."""
+        if self.push_image is None:
+            return True if push is None else bool(push)
+        return bool(self.push_image or push)
+
     def push(self, image_spec, *, stream=True):
         """Images are pushed by build() (push_image); pushing later is not possible."""
         if image_spec not in R2kEngine._pushed and not self.push_image:
@@ -372,6 +393,18 @@ class KanikoEngine(R2kEngine):
     def _kaniko_address_default(self):
         return (os.environ.get("KANIKO_ADDRESS") or os.environ.get("R2K_RUNNER")
                 or "tcp://localhost:8080")
+
+    push_image = Bool(
+        help="Push the built image (repo2kaniko's default: KANIKO_PUSH_IMAGE is 1, t or "
+             "true; else no push unless repo2docker asks to, with its --push).",
+        config=True)
+
+    @default("push_image")
+    def _push_image_default(self):
+        return bool(_push_env(False))
+
+    def _push_wanted(self, push):
+        return bool(self.push_image or push)
 
     kaniko_executable = Unicode(
         help="repo2kaniko: the Kaniko executable (not used: the runner has its own).",
