@@ -37,12 +37,12 @@ static const struct opt client_opts[] = {
 #define RO(f) offsetof(struct runner_config, f)
 /* clang-format off */
 static const struct opt runner_opts[] = {
-	{"address", 0, OPT_LIST, RO(listen), "ADDR", "alias of --listen", OPT_HIDDEN | OPT_SINGLE_DASH},
+	{"address", 0, OPT_LIST, RO(address), "ADDR", "alias of --listen", OPT_HIDDEN | OPT_SINGLE_DASH},
 	{"backend", 0, OPT_STRING, RO(backend), "NAME", "builder: kaniko (default) or buildah", 0},
 	{"buildah", 0, OPT_STRING, RO(buildah), "PATH", "buildah binary (default buildah on PATH)", 0},
 	{"check-timeout", 0, OPT_SECONDS, RO(check_timeout), "SECONDS", "timeout of each registry check request (default 10)", 0},
 	{"executor", 0, OPT_STRING, RO(executor), "PATH", "Kaniko executor (default /kaniko/executor)", 0},
-	{"idle-timeout", 0, OPT_SECONDS, RO(idle_timeout), "SECONDS", "close connections that send nothing this long (default 30)", 0},
+	{"idle-timeout", 0, OPT_SECONDS, RO(idle_timeout), "SECONDS", "close connections that send nothing this long (default 30; 3600 with -address)", 0},
 	{"isolation", 0, OPT_STRING, RO(isolation), "MODE", "buildah isolation (default chroot)", 0},
 	{"kill-timeout", 0, OPT_SECONDS, RO(kill_timeout), "SECONDS", "wait this long after SIGTERM before SIGKILL (default 5)", 0},
 	{"listen", 'l', OPT_LIST, RO(listen), "ADDR", "tcp://HOST:PORT or unix:///path (default tcp://127.0.0.1:9000)", 0},
@@ -138,7 +138,7 @@ void cli_runner_defaults(struct runner_config *c)
 	c->max_builds = CLI_MAX_BUILDS_UNSET; /* then 1 with Kaniko, 4 with buildah */
 	c->max_context_bytes = 16ull << 30;
 	c->max_context_entries = 1000000;
-	c->idle_timeout = 30;
+	c->idle_timeout = CLI_IDLE_TIMEOUT_UNSET;
 	c->shutdown_grace = 30;
 	c->kill_timeout = 5;
 	c->check_timeout = 10;

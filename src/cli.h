@@ -35,6 +35,7 @@ struct client_config {
 
 struct runner_config {
 	struct strlist listen;            /* tcp://HOST:PORT or unix:///path */
+	struct strlist address;           /* kaniko-runner's -address: joins listen */
 	char *unix_mode;                  /* octal mode of unix socket files; default 0660 */
 	bool multiple;                    /* serve builds until stopped instead of one */
 	uint64_t max_builds;              /* concurrent builds with --multiple */
@@ -54,6 +55,7 @@ struct runner_config {
 	struct strlist pass_env;          /* NAME: passed from the runner to the builder */
 	char *shared_workspace;           /* legacy protocol: --context must lie inside this */
 	double idle_timeout;              /* close connections that send nothing this long */
+#define CLI_IDLE_TIMEOUT_UNSET (-1.0)     /* then 30 s, or 3600 s with -address */
 	double shutdown_grace;            /* SIGTERM: how long running builds may finish */
 	double kill_timeout;              /* SIGTERM to SIGKILL delay when cancelling a builder */
 	double check_timeout;             /* per-check timeout */

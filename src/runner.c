@@ -226,7 +226,23 @@ static void sniff_idle(uv_timer_t *t)
 	          sn->r->cfg->idle_timeout);
 	sn->r->stats.conns_unknown++;
 	uv_read_stop(sn->stream);
-	sniff_drop(sn);
+	/*
+	 * Only a kaniko-runner client waits in silence (r2k clients and HTTP speak
+	 * first): it is told, in its own terms, why its connection ends.
+	 */
+	static char msg[128];
+	int n = snprintf(msg, sizeof(msg),
+	                 "error: no request within %.0f s (--idle-timeout)\nstatus: FAILED\n",
+	                 sn->r->cfg->idle_timeout);
+	uv_write_t *w = malloc(sizeof(*w));
+	uv_buf_t b = uv_buf_init(msg, (unsigned)n);
+	if (!w || uv_write(w, sn->stream, &b, 1, refuse_write_cb) != 0) {
+		free(w);
+		sniff_drop(sn);
+		return;
+	}
+	runner_conn_remove(sn->r, &sn->conn);
+	uv_close((uv_handle_t *)&sn->idle, sniff_timer_closed);
 }
 
 static void refuse_write_cb(uv_write_t *w, int status)
@@ -349,6 +365,15 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static int validate_config(struct runner_config *cfg)
 {
+	/*
+	 * kaniko-runner's own command line (-address): its clients, repo2kaniko,
+	 * connect before fetching the repository and send their line only once
+	 * it is fetched; kaniko-runner waited for ever, r2k an hour.
+	 */
+	for (size_t i = 0; i < cfg->address.n; i++)
+		strlist_push(&cfg->listen, cfg->address.v[i]);
+	if (cfg->idle_timeout == CLI_IDLE_TIMEOUT_UNSET)
+		cfg->idle_timeout = cfg->address.n ? 3600 : 30;
 	if (!cfg->backend)
 		cfg->backend = strdup("kaniko");
 	if (strcmp(cfg->backend, "kaniko") != 0 && strcmp(cfg->backend, "buildah") != 0) {
@@ -478,6 +503,8 @@ int runner_main(int argc, char **argv)
 	/* What a runner that was killed (SIGKILL, OOM) left: workspaces with their credentials. */
 	workspace_sweep(cfg.workspace);
 	check_builder(&cfg);
+	log_debug(0, "idle timeout %.0f s, shutdown grace %.0f s", cfg.idle_timeout,
+	          cfg.shutdown_grace);
 	/* Orphans of the builder (Kaniko runs steps in their own process groups) become
 	 * our children, so a cancelled build can find and kill all of them. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)

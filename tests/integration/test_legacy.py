@@ -180,6 +180,33 @@ def test_line_without_newline_before_half_close(env):
     assert not env.ran()
 
 
+def test_silent_connection_told_why_it_ends(env):
+    """A kaniko-runner client waits in silence while repo2kaniko fetches the repository;
+    when that outlasts --idle-timeout it is told so, in its own protocol's terms."""
+    with env.runner("--idle-timeout", "1") as r:
+        s = connect(r.addr, timeout=60)
+        text = read_all(s).decode()
+        s.close()
+        assert text == "error: no request within 1 s (--idle-timeout)\nstatus: FAILED\n", text
+        text, ok = legacy_build(r.addr, env.cmd())  # the runner carries on
+        assert ok, text
+
+
+def test_kaniko_runner_command_line_waits_an_hour(env):
+    """Started with kaniko-runner's own flags (-address), the runner waits for the
+    request line as long as a repository fetch may take: an hour, unless told."""
+    def idle_of(*args):
+        r = Runner("-v", "--executor", str(env.exe), "--workspace", str(env.builds), *args,
+                   listen=False)
+        try:
+            return r.wait_log(r"idle timeout \d+ s").split("idle timeout ")[1].split()[0]
+        finally:
+            r.stop()
+    assert idle_of("-address", "tcp://127.0.0.1:0", "-multiple") == "3600"
+    assert idle_of("-address=tcp://127.0.0.1:0", "--idle-timeout", "5") == "5"
+    assert idle_of("--listen", "tcp://127.0.0.1:0") == "30"
+
+
 def test_empty_credentials_and_config_deleted(env):
     with env.runner() as r:
         text, ok = legacy_build(r.addr, env.cmd(), credentials=[])
