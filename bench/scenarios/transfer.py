@@ -1,8 +1,10 @@
 """1. Context transfer: a 500 MiB tree through r2k (TCP and unix socket) against a tar pipe;
-the runner's peak RSS at about 100 MiB and 1 GiB of context."""
+the runner's peak RSS at about 100 MiB and 1 GiB of context, and with registry checks."""
+import http.server
 import os
 import random
 import shutil
+import threading
 import time
 
 import benchlib as b
@@ -69,20 +71,41 @@ def tar_pipe(ctx, src):
     return t1 - t0, ru.ru_utime + ru.ru_stime
 
 
-def r2k_run(ctx, src, unix=False):
+class OpenRegistry(http.server.BaseHTTPRequestHandler):
+    """GET /v2/ answers 200 with the registry API header: an open registry."""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        ok = self.path == "/v2/"
+        body = b"{}" if ok else b"not found"
+        self.send_response(200 if ok else 404)
+        self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def r2k_run(ctx, src, unix=False, registry=None):
     """One build of src by a fresh runner: (seconds to builder exec, to client exit,
     CPU seconds of client and runner to builder exec, runner VmHWM KiB, runner VmRSS KiB
-    before the build). The client's CPU is counted to its exit (it idles after the exec)."""
+    before the build). The client's CPU is counted to its exit (it idles after the exec).
+    With registry (a loopback port), the build has a destination there and the runner
+    checks it (reachability, auth), as it does by default; else --preflight off."""
     stamp = ctx.wd.sub("stamps", "transfer-%d" % time.monotonic_ns())
     listen = ["unix://" + ctx.wd.sub("r2k.sock")] if unix else ["tcp://127.0.0.1:0"]
+    preflight = [] if registry else ["--preflight", "off"]
+    extra = ["--destination", "127.0.0.1:%d/bench/app:1" % registry] if registry else []
     r = b.Runner(ctx.r2k, ctx.wd, ["--multiple", "--executor", ctx.standin, "--workspace",
-                                   ctx.wd.sub("ws"), "--preflight", "off",
-                                   "--pass-env", "R2K_BENCH_STAMP"],
+                                   ctx.wd.sub("ws"), "--pass-env", "R2K_BENCH_STAMP"]
+                 + preflight,
                  env={"R2K_BENCH_STAMP": stamp}, listen=listen, name="transfer")
     try:
         idle = r.status()["VmRSS"]
         cpu0 = r.cpu()
-        t0, t1, rc, ru, err = b.run_client(ctx.r2k, r.addr or listen[0], src)
+        t0, t1, rc, ru, err = b.run_client(ctx.r2k, r.addr or listen[0], src, extra)
         if rc != 0:
             raise b.BenchError("r2k client exited %d: %s\n%s" % (rc, err.decode()[-2000:],
                                                                  r.log()[-2000:]))
@@ -157,8 +180,23 @@ def run(ctx):
         idle.append(rss0 / 1024)
         _, _, _, hwm, _ = r2k_run(ctx, src1g)
         h1g.append(hwm / 1024)
+    reg = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OpenRegistry)
+    reg.daemon_threads = True
+    threading.Thread(target=reg.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    checked = []
+    try:
+        for i in range(ctx.runs):
+            b.log("transfer: peak RSS with registry checks, run %d/%d" % (i + 1, ctx.runs))
+            checked.append(r2k_run(ctx, src, registry=reg.server_address[1])[3] / 1024)
+    finally:
+        reg.shutdown()
+        reg.server_close()
     figs.append(b.Figure(NAME, "runner peak RSS, 500 MiB context", "MiB",
                          b.Series([h / 1024 for h in hwm500]), None, None,
+                         [("<=", 16, "value")]))
+    figs.append(b.Figure(NAME, "runner peak RSS, 500 MiB context, registry checks", "MiB",
+                         b.Series(checked), "without checks", b.Series([h / 1024 for h in hwm500]),
                          [("<=", 16, "value")]))
     figs.append(b.Figure(NAME, "runner peak RSS, %.0f MiB context" % (size100 / MiB), "MiB",
                          b.Series(h100), "runner RSS before the build", b.Series(idle),
