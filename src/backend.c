@@ -255,6 +255,10 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 		backend_ref_host(req->destinations.v[i], host, sizeof(host));
 		tls_off = tls_off || is_loopback(host);
 	}
+	if (req->cache_repo) {
+		backend_ref_host(req->cache_repo, host, sizeof(host));
+		tls_off = tls_off || is_loopback(host);
+	}
 	/*
 	 * Always a name of this build's own, never a destination: concurrent
 	 * builds of one destination (in one runner, or runners sharing storage)
@@ -280,6 +284,13 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 		pushf(a, "--platform=%s", req->platform);
 	if (req->target)
 		pushf(a, "--target=%s", req->target);
+	if (req->cache_repo) {
+		/* Kaniko's --cache-repo: each step's layer is looked up there, pushed when built.
+		 */
+		strlist_push(a, "--layers");
+		pushf(a, "--cache-from=%s", req->cache_repo);
+		pushf(a, "--cache-to=%s", req->cache_repo);
+	}
 	pushf(a, "--authfile=%s/docker/config.json", ws);
 	if (tls_off)
 		strlist_push(a, "--tls-verify=false");

@@ -210,3 +210,41 @@ def test_warm_pulls_base_images_first(env):
     assert p.returncode == 0, err[-3000:]
     assert "r2k: check warm %s: warmed" % env["base"] in err, err
     assert err.index("buildah pull started") < err.index("buildah build started"), err
+
+
+def test_cache_registry_layers_pushed_then_reused(env):
+    """--cache-registry with buildah: buildah's layer cache (--layers --cache-from
+    --cache-to) in that repository; a second build of the same Dockerfile takes its
+    RUN layer from there."""
+    ctx = make_context(env["tmp"], "ctx-cache", f"FROM {env['base']}\n"
+                       "RUN echo built-$((6 * 7)) > /built\n", {})
+    cache = env["base_reg"].host + "/team/buildah-cache"
+    args = ["--runner", env["runner"].addr, "--context", ctx, "--no-push",
+            "--insecure-registry", env["base_reg"].host, "--cache-registry", cache]
+    first = run_client(args)
+    err = first.stderr.decode()
+    assert first.returncode == 0, err[-3000:]
+    assert "r2k: check cache %s: cold" % cache in err, err
+    assert b"--> Pushing cache " + cache.encode() in first.stdout, first.stdout[-3000:]
+    status, _, body = env["base_reg"].request("GET", "/v2/team/buildah-cache/tags/list")
+    assert status == 200 and json.loads(body)["tags"], body
+    second = run_client(args)
+    err = second.stderr.decode()
+    assert second.returncode == 0, err[-3000:]
+    assert "r2k: check cache %s: warm" % cache in err, err
+    assert b"--> Cache pulled from remote " + cache.encode() in second.stdout, second.stdout[-3000:]
+    assert b"--> Pushing cache" not in second.stdout, second.stdout[-3000:]
+
+
+def test_cache_dir_ignored_with_a_warning(env):
+    """--cache-dir names Kaniko's base-image cache: buildah has none, so no cache_dir
+    checks run, the client is told, and every base image is pulled for --warm."""
+    ctx = make_context(env["tmp"], "ctx-cachedir", f"FROM {env['base']}\nRUN true\n", {})
+    p = run_client(["--runner", env["runner"].addr, "--context", ctx, "--no-push", "--warm",
+                    "--cache-dir", "/nonexistent/kaniko-cache",
+                    "--insecure-registry", env["base_reg"].host])
+    err = p.stderr.decode()
+    assert p.returncode == 0, err[-3000:]
+    assert "r2k: warning: cache_dir '/nonexistent/kaniko-cache' ignored" in err, err
+    assert "check cache_dir" not in err, err
+    assert "r2k: check warm %s: warmed" % env["base"] in err, err

@@ -156,6 +156,54 @@ static void test_buildah(void)
 	strlist_free(&req.build_args);
 }
 
+/* The cache repository: buildah's layer cache there, plain HTTP as for the other registries. */
+static void test_buildah_cache(void)
+{
+	struct runner_config cfg;
+	struct build_request req;
+	struct backend_plan plan;
+	char err[256];
+	base_cfg(&cfg, "buildah");
+	msg_request_init(&req);
+	req.cache_repo = "cache.example/team/cache";
+	req.cache_dir = "/cache"; /* Kaniko's: never passed to buildah */
+	req.push = false;
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
+	         0);
+	CHECK_EQ(plan.nsteps, 1);
+	char local[128];
+	snprintf(local, sizeof(local), "localhost/r2k-build-%ld-7:latest", (long)getpid());
+	const char *build[] = {"/usr/bin/buildah",
+	                       "--storage-driver=vfs",
+	                       "build",
+	                       "--isolation=chroot",
+	                       "-f",
+	                       "/tmp/w/context/Dockerfile",
+	                       "-t",
+	                       local,
+	                       "--layers",
+	                       "--cache-from=cache.example/team/cache",
+	                       "--cache-to=cache.example/team/cache",
+	                       "--authfile=/tmp/w/docker/config.json",
+	                       "/tmp/w/context",
+	                       NULL};
+	check_argv(&plan.steps[0].argv, build);
+	backend_plan_free(&plan);
+
+	/* An insecure or loopback cache registry is reached without TLS verification. */
+	req.cache_insecure = true;
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
+	         0);
+	CHECK_STR(plan.steps[0].argv.v[plan.steps[0].argv.n - 2], "--tls-verify=false");
+	backend_plan_free(&plan);
+	req.cache_insecure = false;
+	req.cache_repo = "127.0.0.1:5000/cache";
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
+	         0);
+	CHECK_STR(plan.steps[0].argv.v[plan.steps[0].argv.n - 2], "--tls-verify=false");
+	backend_plan_free(&plan);
+}
+
 /* Only PATH, HOME, proxies, CA bundles, TZ and --pass-env names reach the builder. */
 static void test_env(void)
 {
@@ -298,6 +346,7 @@ int main(void)
 {
 	RUN(test_kaniko_full);
 	RUN(test_buildah);
+	RUN(test_buildah_cache);
 	RUN(test_env);
 	RUN(test_kaniko_tls);
 	RUN(test_warm);
