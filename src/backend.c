@@ -3,15 +3,18 @@
 #include "backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "creds.h"
 #include "dockerfile.h"
+#include "registry.h"
 
 static void pushf(struct strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pass_env(struct strlist *env, const char *name);
@@ -24,6 +27,12 @@ static int base_images(const struct build_request *req, const char *ws, const ch
 static int warm_steps(const struct runner_config *cfg, const struct build_request *req,
                       const char *ws, const char *dockerfile, const struct strlist *cold,
                       struct backend_plan *p, char *err, size_t errlen);
+static int copy_file(const char *from, const char *to, char *err, size_t errlen);
+static int buildah_cert_dir(const struct runner_config *cfg, const struct build_request *req,
+                            const char *ws, const char *dockerfile, struct backend_plan *p,
+                            char *err, size_t errlen);
+static void buildah_tls(const struct runner_config *cfg, const struct backend_plan *p,
+                        const struct strlist *hosts, bool tls_off, struct strlist *a);
 static void kaniko(const struct runner_config *cfg, const struct build_request *req, const char *ws,
                    const char *dockerfile, struct backend_plan *p);
 static void buildah(const struct runner_config *cfg, const struct build_request *req,
@@ -144,6 +153,123 @@ static int base_images(const struct build_request *req, const char *ws, const ch
 	return 0;
 }
 
+/* Copy a (small) file: a CA bundle into the build's certificate directory. */
+static int copy_file(const char *from, const char *to, char *err, size_t errlen)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		snprintf(err, errlen, "registry CA file '%s': %s", from, strerror(errno));
+		return -1;
+	}
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (out < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", to, strerror(errno));
+		close(in);
+		return -1;
+	}
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				snprintf(err, errlen, "cannot write %s: %s", to, strerror(errno));
+				close(in);
+				close(out);
+				return -1;
+			}
+			off += w;
+		}
+	}
+	int rerr = n < 0 ? errno : 0;
+	close(in);
+	if (close(out) != 0 && !rerr) {
+		snprintf(err, errlen, "cannot write %s: %s", to, strerror(errno));
+		return -1;
+	}
+	if (rerr) {
+		snprintf(err, errlen, "registry CA file '%s': %s", from, strerror(rerr));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * buildah has no per-registry CA option: its --cert-dir is one directory of
+ * CA roots (*.crt, added to the system's) for every registry a command
+ * reaches. When a registry this build reaches (destination, cache, base
+ * image) has a --registry-ca-file, WORKSPACE/certs gets a copy of the CA
+ * bundle of each such registry, and p->cert_dir names it; else it stays NULL.
+ */
+static int buildah_cert_dir(const struct runner_config *cfg, const struct build_request *req,
+                            const char *ws, const char *dockerfile, struct backend_plan *p,
+                            char *err, size_t errlen)
+{
+	struct strlist hosts = {0}, files = {0}, images = {0};
+	char host[256], lerr[256], path[4200];
+	int rc = 0;
+	if (cfg->registry_ca_files.n == 0)
+		return 0;
+	for (size_t i = 0; i < req->destinations.n; i++) {
+		backend_ref_host(req->destinations.v[i], host, sizeof(host));
+		strlist_push(&hosts, host);
+	}
+	if (req->cache_repo) {
+		backend_ref_host(req->cache_repo, host, sizeof(host));
+		strlist_push(&hosts, host);
+	}
+	/* An unreadable Dockerfile is buildah's to report. */
+	if (base_images(req, ws, dockerfile, &images, lerr, sizeof(lerr)) == 0)
+		for (size_t i = 0; i < images.n; i++) {
+			backend_ref_host(images.v[i], host, sizeof(host));
+			strlist_push(&hosts, host);
+		}
+	for (size_t i = 0; i < hosts.n; i++) {
+		const char *ca = registry_lookup_kv(&cfg->registry_ca_files, hosts.v[i]);
+		if (ca && !list_has(&files, ca))
+			strlist_push(&files, ca);
+	}
+	if (files.n) {
+		if (asprintf(&p->cert_dir, "%s/certs", ws) < 0)
+			abort();
+		if (mkdir(p->cert_dir, 0755) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", p->cert_dir, strerror(errno));
+			rc = -1;
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < files.n; i++) {
+		snprintf(path, sizeof(path), "%s/ca-%zu.crt", p->cert_dir, i + 1);
+		rc = copy_file(files.v[i], path, err, errlen);
+	}
+	strlist_free(&hosts);
+	strlist_free(&files);
+	strlist_free(&images);
+	return rc;
+}
+
+/*
+ * The runner's TLS settings for one buildah command that reaches hosts:
+ * --cert-dir when one of them has a CA file; --tls-verify=false (buildah's
+ * only way to skip verification, and for every registry of the command, which
+ * may then also fall back to plain HTTP) when tls_off or one of them is a
+ * --skip-tls-verify-registry.
+ */
+static void buildah_tls(const struct runner_config *cfg, const struct backend_plan *p,
+                        const struct strlist *hosts, bool tls_off, struct strlist *a)
+{
+	bool ca = false;
+	for (size_t i = 0; i < hosts->n; i++) {
+		ca = ca || registry_lookup_kv(&cfg->registry_ca_files, hosts->v[i]) != NULL;
+		tls_off = tls_off || registry_in_list(&cfg->skip_tls_verify, hosts->v[i]);
+	}
+	if (ca && p->cert_dir)
+		pushf(a, "--cert-dir=%s", p->cert_dir);
+	if (tls_off)
+		strlist_push(a, "--tls-verify=false");
+}
+
 /*
  * The warm-up before the build: Kaniko's warmer fills the base-image cache
  * directory (under a lock on it), buildah pulls each image into its storage.
@@ -175,8 +301,11 @@ static int warm_steps(const struct runner_config *cfg, const struct build_reques
 			strlist_push(&s->argv, "pull");
 			strlist_push(&s->argv, "--quiet");
 			pushf(&s->argv, "--authfile=%s/docker/config.json", ws);
-			if (list_has(&insecure, host) || is_loopback(host))
-				strlist_push(&s->argv, "--tls-verify=false");
+			struct strlist one = {0};
+			strlist_push(&one, host);
+			buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_loopback(host),
+			            &s->argv);
+			strlist_free(&one);
 			if (req->platform)
 				pushf(&s->argv, "--platform=%s", req->platform);
 			strlist_push(&s->argv, images.v[i]);
@@ -246,14 +375,27 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
                     const char *ws, const char *dockerfile, unsigned long build_id,
                     struct backend_plan *p)
 {
-	struct strlist insecure = {0};
-	char image[512], host[256];
+	struct strlist insecure = {0}, reached = {0}, images = {0};
+	char image[512], host[256], lerr[256];
 	bool tls_off = false;
 	insecure_hosts(req, &insecure);
+	/* The registries the build itself reaches: base images and the cache. */
+	if ((cfg->registry_ca_files.n || cfg->skip_tls_verify.n) &&
+	    base_images(req, ws, dockerfile, &images, lerr, sizeof(lerr)) == 0)
+		for (size_t i = 0; i < images.n; i++) {
+			backend_ref_host(images.v[i], host, sizeof(host));
+			strlist_push(&reached, host);
+		}
+	strlist_free(&images);
 	tls_off = insecure.n > 0;
 	for (size_t i = 0; i < req->destinations.n; i++) {
 		backend_ref_host(req->destinations.v[i], host, sizeof(host));
 		tls_off = tls_off || is_loopback(host);
+	}
+	if (req->cache_repo) {
+		backend_ref_host(req->cache_repo, host, sizeof(host));
+		tls_off = tls_off || is_loopback(host);
+		strlist_push(&reached, host);
 	}
 	/*
 	 * Always a name of this build's own, never a destination: concurrent
@@ -280,9 +422,16 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 		pushf(a, "--platform=%s", req->platform);
 	if (req->target)
 		pushf(a, "--target=%s", req->target);
+	if (req->cache_repo) {
+		/* Kaniko's --cache-repo: each step's layer is looked up there, pushed when built.
+		 */
+		strlist_push(a, "--layers");
+		pushf(a, "--cache-from=%s", req->cache_repo);
+		pushf(a, "--cache-to=%s", req->cache_repo);
+	}
 	pushf(a, "--authfile=%s/docker/config.json", ws);
-	if (tls_off)
-		strlist_push(a, "--tls-verify=false");
+	buildah_tls(cfg, p, &reached, tls_off, a);
+	strlist_free(&reached);
 	pushf(a, "%s/context", ws);
 
 	for (size_t i = 0; req->push && i < req->destinations.n; i++) {
@@ -293,8 +442,10 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 		pushf(a, "--storage-driver=%s", cfg->storage_driver);
 		strlist_push(a, "push");
 		pushf(a, "--authfile=%s/docker/config.json", ws);
-		if (list_has(&insecure, host) || is_loopback(host))
-			strlist_push(a, "--tls-verify=false");
+		struct strlist one = {0};
+		strlist_push(&one, host);
+		buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_loopback(host), a);
+		strlist_free(&one);
 		pushf(a, "--digestfile=%s", p->digest_file);
 		strlist_push(a, image);
 		pushf(a, "docker://%s", ref);
@@ -315,6 +466,11 @@ int backend_plan(const struct runner_config *cfg, const struct build_request *re
 	if (asprintf(&plan->digest_file, "%s/digest", workspace) < 0) {
 		plan->digest_file = NULL;
 		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (strcmp(cfg->backend, "buildah") == 0 &&
+	    buildah_cert_dir(cfg, req, workspace, dockerfile, plan, err, errlen) != 0) {
+		backend_plan_free(plan);
 		return -1;
 	}
 	if ((req->warm || cfg->warm) &&
@@ -358,5 +514,6 @@ void backend_plan_free(struct backend_plan *plan)
 	strlist_free(&plan->cleanup);
 	strlist_free(&plan->env);
 	free(plan->digest_file);
+	free(plan->cert_dir);
 	memset(plan, 0, sizeof(*plan));
 }

@@ -32,6 +32,7 @@ struct backend_plan {
 	struct strlist cleanup; /* empty when nothing to clean up */
 	struct strlist env;
 	char *digest_file; /* where the builder writes the image digest */
+	char *cert_dir;    /* buildah's --cert-dir in the workspace (CA copies), or NULL */
 };
 
 /*
@@ -40,8 +41,10 @@ struct backend_plan {
  * inside the context. With warm (request or --warm), warm-up steps come
  * first: the Kaniko warmer for the images in cold (under a lock on the cache
  * directory), or one buildah pull per image; cold NULL means every base
- * image of the Dockerfile, an empty list no warm-up. Returns 0, or -1 with a
- * reason in err.
+ * image of the Dockerfile, an empty list no warm-up. With buildah, the
+ * --registry-ca-file bundles of the registries the build reaches are copied
+ * into WORKSPACE/certs (plan->cert_dir) for buildah's --cert-dir. Returns 0,
+ * or -1 with a reason in err (a CA file that cannot be copied).
  */
 int backend_plan(const struct runner_config *cfg, const struct build_request *req,
                  const char *workspace, const char *dockerfile, unsigned long build_id,

@@ -93,9 +93,12 @@ struct preflight *preflight_start(uv_loop_t *loop, const struct runner_config *c
 	o.insecure = &insecure;
 	o.ca_files = &cfg->registry_ca_files;
 	o.skip_verify = &cfg->skip_tls_verify;
-	o.cache_dir = req->cache_dir;
-	if (!o.cache_dir && (req->warm || cfg->warm) && strcmp(cfg->backend, "kaniko") == 0)
-		o.cache_dir = BACKEND_KANIKO_CACHE_DIR; /* what the warmer fills */
+	/* A Kaniko base-image cache directory: buildah has none, so nothing to check there. */
+	if (strcmp(cfg->backend, "kaniko") == 0) {
+		o.cache_dir = req->cache_dir;
+		if (!o.cache_dir && (req->warm || cfg->warm))
+			o.cache_dir = BACKEND_KANIKO_CACHE_DIR; /* what the warmer fills */
+	}
 	o.platform = req->platform;
 	p->c = checks_new(loop, &o, on_result, on_done, p);
 	strlist_free(&insecure);

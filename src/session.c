@@ -473,6 +473,12 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 	s->st = ST_CONTEXT;
 	log_info(s->conn.id, "build request: %zu destination(s), dockerfile %s, workspace %s",
 	         s->req.destinations.n, s->dockerfile, s->ws.path);
+	if (s->req.cache_dir && strcmp(s->r->cfg->backend, "buildah") == 0)
+		session_log(
+		        s, R2K_LOG_WARN,
+		        "cache_dir '%.300s' ignored: it is Kaniko's base-image cache directory, "
+		        "and buildah keeps base images in its own storage",
+		        s->req.cache_dir);
 	session_checks_start(s);
 }
 

@@ -10,6 +10,8 @@
         with Registry(auth="token", issuer=iss) as reg: ...
     with Registry(tls=True) as reg:              # self-signed certificate
         reg.url       # "https://127.0.0.1:PORT"; reg.ca_file is the CA to trust
+    with Registry(tls=True, address="192.0.2.2") as reg:   # another local address
+        reg.host      # "192.0.2.2:PORT" (the certificate names it)
 
 Everything (config, htpasswd, certificate, storage) lives in a temporary
 directory removed on exit; the process is stopped (SIGTERM, then SIGKILL).
@@ -37,15 +39,30 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
-def free_port():
-    """A loopback TCP port that was free a moment ago."""
+def free_port(address="127.0.0.1"):
+    """A TCP port on address (default loopback) that was free a moment ago."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         return s.getsockname()[1]
 
 
+def non_loopback_address():
+    """An IPv4 address of this machine outside 127.0.0.0/8, or None. (A UDP
+    connect sends nothing; it only picks the source address of the default route.)"""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))
+            addr = s.getsockname()[0]
+        with socket.socket() as s:
+            s.bind((addr, 0))
+    except OSError:
+        return None
+    return None if addr.startswith("127.") else addr
+
+
 class Registry:
-    def __init__(self, auth=None, users=None, issuer=None, tls=False, timeout=30, port=None):
+    def __init__(self, auth=None, users=None, issuer=None, tls=False, timeout=30, port=None,
+                 address="127.0.0.1"):
         assert auth in (None, "htpasswd", "token")
         assert auth != "token" or issuer is not None, "token auth needs a TokenIssuer"
         self.auth = auth
@@ -56,6 +73,7 @@ class Registry:
         self.proc = None
         self.ca_file = None
         self.port = port
+        self.address = address
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self):
@@ -80,8 +98,8 @@ class Registry:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _start(self):
-        self.port = self.port or free_port()
-        self.host = "127.0.0.1:%d" % self.port
+        self.port = self.port or free_port(self.address)
+        self.host = "%s:%d" % (self.address, self.port)
         self.url = ("https://" if self.tls else "http://") + self.host
         cfg = ["version: 0.1",
                "log:", "  level: error", "  accesslog:", "    disabled: true",
@@ -132,7 +150,7 @@ class Registry:
         self.key_file = os.path.join(self.dir, "key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                         "-subj", "/CN=localhost", "-addext",
-                        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                        "subjectAltName=IP:%s,DNS:localhost" % self.address,
                         "-keyout", self.key_file, "-out", self.cert_file],
                        check=True, capture_output=True)
         self.ca_file = self.cert_file
@@ -141,8 +159,8 @@ class Registry:
     def _conn(self):
         if self.tls:
             ctx = ssl.create_default_context(cafile=self.ca_file)
-            return http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=30)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            return http.client.HTTPSConnection(self.address, self.port, context=ctx, timeout=30)
+        return http.client.HTTPConnection(self.address, self.port, timeout=30)
 
     def request(self, method, path, body=None, headers=None):
         """One request to the registry; returns (status, headers, body)."""

@@ -1,12 +1,17 @@
 /* test_backend.c: Kaniko and buildah command lines and the builder's environment. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "t.h"
 
 static void check_argv(const struct strlist *got, const char *const *want);
+static bool has_arg(const struct strlist *argv, const char *arg);
+static void write_file(const char *path, const char *text);
+static char *read_all(const char *path);
 
 /* Compare an argv with a NULL-terminated list, element by element. */
 static void check_argv(const struct strlist *got, const char *const *want)
@@ -18,6 +23,36 @@ static void check_argv(const struct strlist *got, const char *const *want)
 	for (size_t i = 0; i < n && i < got->n; i++)
 		CHECK_STR(got->v[i], want[i]);
 	CHECK(got->v[got->n] == NULL);
+}
+
+static bool has_arg(const struct strlist *argv, const char *arg)
+{
+	for (size_t i = 0; i < argv->n; i++)
+		if (strcmp(argv->v[i], arg) == 0)
+			return true;
+	return false;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static char *read_all(const char *path)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return buf;
 }
 
 static void base_cfg(struct runner_config *cfg, const char *backend)
@@ -154,6 +189,164 @@ static void test_buildah(void)
 		CHECK(strcmp(plan.steps[0].argv.v[i], "--tls-verify=false") != 0);
 	backend_plan_free(&plan);
 	strlist_free(&req.build_args);
+}
+
+/* The cache repository: buildah's layer cache there, plain HTTP as for the other registries. */
+static void test_buildah_cache(void)
+{
+	struct runner_config cfg;
+	struct build_request req;
+	struct backend_plan plan;
+	char err[256];
+	base_cfg(&cfg, "buildah");
+	msg_request_init(&req);
+	req.cache_repo = "cache.example/team/cache";
+	req.cache_dir = "/cache"; /* Kaniko's: never passed to buildah */
+	req.push = false;
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
+	         0);
+	CHECK_EQ(plan.nsteps, 1);
+	char local[128];
+	snprintf(local, sizeof(local), "localhost/r2k-build-%ld-7:latest", (long)getpid());
+	const char *build[] = {"/usr/bin/buildah",
+	                       "--storage-driver=vfs",
+	                       "build",
+	                       "--isolation=chroot",
+	                       "-f",
+	                       "/tmp/w/context/Dockerfile",
+	                       "-t",
+	                       local,
+	                       "--layers",
+	                       "--cache-from=cache.example/team/cache",
+	                       "--cache-to=cache.example/team/cache",
+	                       "--authfile=/tmp/w/docker/config.json",
+	                       "/tmp/w/context",
+	                       NULL};
+	check_argv(&plan.steps[0].argv, build);
+	backend_plan_free(&plan);
+
+	/* An insecure or loopback cache registry is reached without TLS verification. */
+	req.cache_insecure = true;
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
+	         0);
+	CHECK_STR(plan.steps[0].argv.v[plan.steps[0].argv.n - 2], "--tls-verify=false");
+	backend_plan_free(&plan);
+	req.cache_insecure = false;
+	req.cache_repo = "127.0.0.1:5000/cache";
+	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
+	         0);
+	CHECK_STR(plan.steps[0].argv.v[plan.steps[0].argv.n - 2], "--tls-verify=false");
+	backend_plan_free(&plan);
+}
+
+/*
+ * The runner's TLS settings reach buildah: --cert-dir (copies of the CA files
+ * of the registries the build reaches) and --tls-verify=false, on each command
+ * that reaches such a registry.
+ */
+static void test_buildah_tls(void)
+{
+	struct runner_config cfg;
+	struct build_request req;
+	struct backend_plan plan;
+	struct strlist cold = {0};
+	char err[256], tmp[] = "/tmp/r2k-test-backend-XXXXXX", ws[300], path[1024], ca1[300],
+	               ca2[300];
+	CHECK(mkdtemp(tmp) != NULL);
+	snprintf(ws, sizeof(ws), "%s/ws", tmp);
+	CHECK_EQ(mkdir(ws, 0700), 0);
+	snprintf(path, sizeof(path), "%s/context", ws);
+	CHECK_EQ(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/context/Dockerfile", ws);
+	write_file(path, "FROM base.example/os:1 AS b\nFROM self.example/os:2\n");
+	snprintf(ca1, sizeof(ca1), "%s/base-ca.pem", tmp);
+	write_file(ca1, "BASE CA\n");
+	snprintf(ca2, sizeof(ca2), "%s/dest-ca.pem", tmp);
+	write_file(ca2, "DEST CA\n");
+
+	base_cfg(&cfg, "buildah");
+	snprintf(path, sizeof(path), "base.example=%s", ca1);
+	strlist_push(&cfg.registry_ca_files, path);
+	snprintf(path, sizeof(path), "dest.example:5000=%s", ca2);
+	strlist_push(&cfg.registry_ca_files, path);
+	strlist_push(&cfg.registry_ca_files, "unused.example=/nonexistent/ca.pem");
+	strlist_push(&cfg.skip_tls_verify, "self.example");
+	msg_request_init(&req);
+	strlist_push(&req.destinations, "dest.example:5000/a:1");
+	strlist_push(&req.destinations, "self.example/a:1");
+	strlist_push(&req.destinations, "plain.example/a:1");
+	CHECK_EQ(backend_plan(&cfg, &req, ws, "Dockerfile", 3, NULL, &plan, err, sizeof(err)), 0);
+	char certs[320], arg[340];
+	snprintf(certs, sizeof(certs), "%s/certs", ws);
+	snprintf(arg, sizeof(arg), "--cert-dir=%s", certs);
+	CHECK_STR(plan.cert_dir, certs);
+	CHECK_EQ(plan.nsteps, 4);
+	/* The build pulls from base.example (a CA) and self.example (not verified). */
+	CHECK(has_arg(&plan.steps[0].argv, arg));
+	CHECK(has_arg(&plan.steps[0].argv, "--tls-verify=false"));
+	/* Each push: its destination's settings only. */
+	CHECK(has_arg(&plan.steps[1].argv, arg));
+	CHECK(!has_arg(&plan.steps[1].argv, "--tls-verify=false"));
+	CHECK(!has_arg(&plan.steps[2].argv, arg));
+	CHECK(has_arg(&plan.steps[2].argv, "--tls-verify=false"));
+	CHECK(!has_arg(&plan.steps[3].argv, arg));
+	CHECK(!has_arg(&plan.steps[3].argv, "--tls-verify=false"));
+	/* The CA bundles of the reached registries, copied; none for unused.example. */
+	snprintf(path, sizeof(path), "%s/ca-1.crt", certs);
+	const char *text = read_all(path);
+	CHECK(text && strcmp(text, "DEST CA\n") == 0);
+	snprintf(path, sizeof(path), "%s/ca-2.crt", certs);
+	text = read_all(path);
+	CHECK(text && strcmp(text, "BASE CA\n") == 0);
+	snprintf(path, sizeof(path), "%s/ca-3.crt", certs);
+	CHECK(read_all(path) == NULL);
+	backend_plan_free(&plan);
+	snprintf(path, sizeof(path), "rm -rf '%s'", certs);
+	CHECK_EQ(system(path), 0);
+
+	/* The warm-up pulls get the same per-registry settings. */
+	req.warm = true;
+	strlist_push(&cold, "base.example/os:1");
+	strlist_push(&cold, "self.example/os:2");
+	CHECK_EQ(backend_plan(&cfg, &req, ws, "Dockerfile", 3, &cold, &plan, err, sizeof(err)), 0);
+	CHECK_STR(plan.steps[0].argv.v[2], "pull");
+	CHECK(has_arg(&plan.steps[0].argv, arg));
+	CHECK(!has_arg(&plan.steps[0].argv, "--tls-verify=false"));
+	CHECK(!has_arg(&plan.steps[1].argv, arg));
+	CHECK(has_arg(&plan.steps[1].argv, "--tls-verify=false"));
+	backend_plan_free(&plan);
+	snprintf(path, sizeof(path), "rm -rf '%s'", certs);
+	CHECK_EQ(system(path), 0);
+	req.warm = false;
+
+	/* A CA file that cannot be read, for a registry the build reaches, fails the plan. */
+	strlist_push(&req.destinations, "unused.example/a:1");
+	CHECK_EQ(backend_plan(&cfg, &req, ws, "Dockerfile", 3, NULL, &plan, err, sizeof(err)), -1);
+	CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
+
+	/* No CA file for any registry of the build: no certificate directory. */
+	strlist_free(&req.destinations);
+	strlist_push(&req.destinations, "plain.example/a:1");
+	snprintf(path, sizeof(path), "%s/context/Dockerfile", ws);
+	write_file(path, "FROM plain.example/os:1\n");
+	snprintf(path, sizeof(path), "rm -rf '%s'", certs);
+	CHECK_EQ(system(path), 0);
+	CHECK_EQ(backend_plan(&cfg, &req, ws, "Dockerfile", 3, NULL, &plan, err, sizeof(err)), 0);
+	CHECK(plan.cert_dir == NULL);
+	CHECK(access(certs, F_OK) != 0);
+	for (size_t i = 0; i < plan.nsteps; i++) {
+		for (size_t k = 0; k < plan.steps[i].argv.n; k++)
+			CHECK(strncmp(plan.steps[i].argv.v[k], "--cert-dir", 10) != 0);
+		CHECK(!has_arg(&plan.steps[i].argv, "--tls-verify=false"));
+	}
+	backend_plan_free(&plan);
+
+	strlist_free(&req.destinations);
+	strlist_free(&cold);
+	strlist_free(&cfg.registry_ca_files);
+	strlist_free(&cfg.skip_tls_verify);
+	snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
+	CHECK_EQ(system(path), 0);
 }
 
 /* Only PATH, HOME, proxies, CA bundles, TZ and --pass-env names reach the builder. */
@@ -298,6 +491,8 @@ int main(void)
 {
 	RUN(test_kaniko_full);
 	RUN(test_buildah);
+	RUN(test_buildah_cache);
+	RUN(test_buildah_tls);
 	RUN(test_env);
 	RUN(test_kaniko_tls);
 	RUN(test_warm);
