@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.environ["R2K_SOURCE_DIR"], "tests", "lib"))
 import builders  # noqa: E402
 import r2kwire as w  # noqa: E402
 from clientrun import run_client  # noqa: E402
-from registry import Registry, non_loopback_address  # noqa: E402
+from registry import Registry  # noqa: E402
 
 USER, PASSWORD = "ci", "pa:ss/w0rd:" + "x" * 40
 MANIFEST_TYPES = ", ".join(["application/vnd.oci.image.manifest.v1+json",
@@ -248,69 +248,3 @@ def test_cache_dir_ignored_with_a_warning(env):
     assert "r2k: warning: cache_dir '/nonexistent/kaniko-cache' ignored" in err, err
     assert "check cache_dir" not in err, err
     assert "r2k: check warm %s: warmed" % env["base"] in err, err
-
-
-@pytest.fixture(scope="module")
-def tls_reg(env):
-    """An HTTPS registry with a self-signed certificate on a non-loopback address
-    (for a loopback one buildah never verifies TLS), holding the base image."""
-    addr = non_loopback_address()
-    if not addr:
-        pytest.skip("needs a non-loopback IPv4 address")
-    with Registry(tls=True, address=addr) as reg:
-        builders.push_busybox_base(env["store"], reg.host + "/base/busybox:1")
-        yield reg
-
-
-def tls_build(env, reg, name, *runner_args):
-    """Build FROM the HTTPS registry and push there, through a runner of its own."""
-    runner = w.Runner("--backend", "buildah", "--buildah", env["store"].wrapper,
-                      "--workspace", env["ws"], "--isolation", "chroot",
-                      "--storage-driver", "vfs", *runner_args)
-    try:
-        ctx = make_context(env["tmp"], name, "FROM %s/base/busybox:1\nRUN echo %s > /name\n"
-                           % (reg.host, name), {})
-        p = run_client(["--runner", runner.addr, "--context", ctx,
-                        "--destination", "%s/team/%s:1" % (reg.host, name)])
-        assert runner.wait() == p.returncode, runner.log()[-3000:]
-        return p, runner.log()
-    finally:
-        runner.stop()
-
-
-def test_registry_ca_file_reaches_buildah(env, tls_reg):
-    """--registry-ca-file: the checks and buildah (through --cert-dir) trust that CA."""
-    p, log = tls_build(env, tls_reg, "tls-ca", "--registry-ca-file",
-                       "%s=%s" % (tls_reg.host, tls_reg.ca_file))
-    err = p.stderr.decode()
-    assert p.returncode == 0, (err[-3000:], log[-3000:])
-    assert "r2k: check reachability %s: ok" % tls_reg.host in err, err
-    assert "--cert-dir=" in log and "--tls-verify=false" not in log, log[-3000:]
-    status, _, _ = tls_reg.request("GET", "/v2/team/tls-ca/manifests/1",
-                                   headers={"Accept": MANIFEST_TYPES})
-    assert status == 200
-
-
-def test_registry_without_ca_fails_checks_and_buildah(env, tls_reg):
-    """Without it, the checks see the TLS failure, and so does buildah itself."""
-    p, _ = tls_build(env, tls_reg, "tls-none-enforce")
-    err = p.stderr.decode()
-    assert p.returncode == 77, err[-3000:]
-    assert "preflight check failed: reachability %s: tls" % tls_reg.host in err, err
-    p, log = tls_build(env, tls_reg, "tls-none-off", "--preflight", "off")
-    err = p.stderr.decode()
-    assert p.returncode not in (0, 76, 77), err[-3000:]
-    assert "x509" in err or "certificate" in err, err[-3000:]
-
-
-def test_skip_tls_verify_registry_reaches_buildah(env, tls_reg):
-    """--skip-tls-verify-registry: the checks skip verification, and buildah gets
-    --tls-verify=false for the commands that reach that registry."""
-    p, log = tls_build(env, tls_reg, "tls-skip", "--skip-tls-verify-registry", tls_reg.host)
-    err = p.stderr.decode()
-    assert p.returncode == 0, (err[-3000:], log[-3000:])
-    assert "r2k: check reachability %s: ok" % tls_reg.host in err, err
-    assert "--tls-verify=false" in log and "--cert-dir=" not in log, log[-3000:]
-    status, _, _ = tls_reg.request("GET", "/v2/team/tls-skip/manifests/1",
-                                   headers={"Accept": MANIFEST_TYPES})
-    assert status == 200

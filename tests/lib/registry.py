@@ -10,8 +10,8 @@
         with Registry(auth="token", issuer=iss) as reg: ...
     with Registry(tls=True) as reg:              # self-signed certificate
         reg.url       # "https://127.0.0.1:PORT"; reg.ca_file is the CA to trust
-    with Registry(tls=True, address="192.0.2.2") as reg:   # another local address
-        reg.host      # "192.0.2.2:PORT" (the certificate names it)
+    with Registry(tls=True, address="192.0.2.10") as reg:  # an address of this network
+        reg.host      # "192.0.2.10:PORT" (the certificate names it)     namespace
 
 Everything (config, htpasswd, certificate, storage) lives in a temporary
 directory removed on exit; the process is stopped (SIGTERM, then SIGKILL).
@@ -44,20 +44,6 @@ def free_port(address="127.0.0.1"):
     with socket.socket() as s:
         s.bind((address, 0))
         return s.getsockname()[1]
-
-
-def non_loopback_address():
-    """An IPv4 address of this machine outside 127.0.0.0/8, or None. (A UDP
-    connect sends nothing; it only picks the source address of the default route.)"""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.1", 9))
-            addr = s.getsockname()[0]
-        with socket.socket() as s:
-            s.bind((addr, 0))
-    except OSError:
-        return None
-    return None if addr.startswith("127.") else addr
 
 
 class Registry:
