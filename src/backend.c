@@ -19,7 +19,7 @@
 static void pushf(struct strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pass_env(struct strlist *env, const char *name);
 static struct backend_step *add_step(struct backend_plan *p, const char *name);
-static bool is_loopback(const char *host);
+static bool is_local(const char *host);
 static void insecure_hosts(const struct build_request *req, struct strlist *out);
 static bool list_has(const struct strlist *l, const char *s);
 static int base_images(const struct build_request *req, const char *ws, const char *dockerfile,
@@ -89,11 +89,14 @@ void backend_ref_host(const char *ref, char *out, size_t outlen)
 	snprintf(out, outlen, "docker.io");
 }
 
-/* Whether host[:port] is a loopback address. */
-static bool is_loopback(const char *host)
+/*
+ * Whether buildah must be let fall back to plain HTTP for host[:port]
+ * without being told: the hosts for which Kaniko's registry library (and
+ * the checks) would (localhost, loopback, RFC 1918, *.local).
+ */
+static bool is_local(const char *host)
 {
-	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
-	       strncmp(host, "[::1]", 5) == 0;
+	return registry_plain_http_by_default(host);
 }
 
 static bool list_has(const struct strlist *l, const char *s)
@@ -303,7 +306,7 @@ static int warm_steps(const struct runner_config *cfg, const struct build_reques
 			pushf(&s->argv, "--authfile=%s/docker/config.json", ws);
 			struct strlist one = {0};
 			strlist_push(&one, host);
-			buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_loopback(host),
+			buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_local(host),
 			            &s->argv);
 			strlist_free(&one);
 			if (req->platform)
@@ -390,11 +393,11 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 	tls_off = insecure.n > 0;
 	for (size_t i = 0; i < req->destinations.n; i++) {
 		backend_ref_host(req->destinations.v[i], host, sizeof(host));
-		tls_off = tls_off || is_loopback(host);
+		tls_off = tls_off || is_local(host);
 	}
 	if (req->cache_repo) {
 		backend_ref_host(req->cache_repo, host, sizeof(host));
-		tls_off = tls_off || is_loopback(host);
+		tls_off = tls_off || is_local(host);
 		strlist_push(&reached, host);
 	}
 	/*
@@ -444,7 +447,7 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 		pushf(a, "--authfile=%s/docker/config.json", ws);
 		struct strlist one = {0};
 		strlist_push(&one, host);
-		buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_loopback(host), a);
+		buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_local(host), a);
 		strlist_free(&one);
 		pushf(a, "--digestfile=%s", p->digest_file);
 		strlist_push(a, image);

@@ -232,10 +232,23 @@ static void test_buildah_cache(void)
 	CHECK_STR(plan.steps[0].argv.v[plan.steps[0].argv.n - 2], "--tls-verify=false");
 	backend_plan_free(&plan);
 	req.cache_insecure = false;
-	req.cache_repo = "127.0.0.1:5000/cache";
+	/* Hosts Kaniko's registry library reaches over plain HTTP by name alone, and one it does
+	 * not. */
+	static const char *const plain[] = {"127.0.0.1:5000/cache", "localhost/cache",
+	                                    "10.1.2.3:5000/cache", "192.168.0.9/cache",
+	                                    "registry.local/cache"};
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		req.cache_repo = (char *)plain[i];
+		CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err,
+		                      sizeof(err)),
+		         0);
+		CHECK_STR(plan.steps[0].argv.v[plan.steps[0].argv.n - 2], "--tls-verify=false");
+		backend_plan_free(&plan);
+	}
+	req.cache_repo = "192.0.2.10:5000/cache";
 	CHECK_EQ(backend_plan(&cfg, &req, "/tmp/w", "Dockerfile", 7, NULL, &plan, err, sizeof(err)),
 	         0);
-	CHECK_STR(plan.steps[0].argv.v[plan.steps[0].argv.n - 2], "--tls-verify=false");
+	CHECK(!has_arg(&plan.steps[0].argv, "--tls-verify=false"));
 	backend_plan_free(&plan);
 }
 
