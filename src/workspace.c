@@ -58,7 +58,9 @@ int workspace_create(struct workspace *ws, const char *parent, const char *prefi
 	char tmpl[PATH_MAX];
 	memcpy(tmpl, path, sizeof(tmpl));
 	/* A runner sweeping PARENT may lock the new directory first (it takes it
-	 * for left behind and removes it): then this one tries another name. */
+	 * for left behind and removes it): then this one tries another name. The
+	 * sweeper may be done before we open it (ENOENT), or before we lock it:
+	 * a directory removed under our lock has no links left. */
 	int fd = -1;
 	for (int tries = 0; fd < 0; tries++) {
 		memcpy(path, tmpl, sizeof(path));
@@ -68,13 +70,21 @@ int workspace_create(struct workspace *ws, const char *parent, const char *prefi
 			return -1;
 		}
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
 		int e = errno;
-		if (fd >= 0)
+		if (fd >= 0) {
+			struct stat st;
+			if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+				e = errno;
+			else if (fstat(fd, &st) != 0)
+				e = errno;
+			else if (st.st_nlink > 0)
+				break;
+			else
+				e = ENOENT;
 			close(fd);
-		fd = -1;
-		if (e != EWOULDBLOCK || tries == 7) {
+			fd = -1;
+		}
+		if ((e != EWOULDBLOCK && e != ENOENT) || tries == 7) {
 			rmdir(path);
 			snprintf(err, errlen, "cannot lock workspace %.300s: %s", path,
 			         strerror(e));
