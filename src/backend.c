@@ -382,19 +382,19 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 	char image[512], host[256], lerr[256];
 	bool tls_off = false;
 	insecure_hosts(req, &insecure);
-	/* The registries the build itself reaches: base images and the cache. */
-	if ((cfg->registry_ca_files.n || cfg->skip_tls_verify.n) &&
-	    base_images(req, ws, dockerfile, &images, lerr, sizeof(lerr)) == 0)
+	/*
+	 * The registries the build itself reaches: base images and the cache
+	 * (it pushes nothing to the destinations, whose registries do not
+	 * matter here). An unreadable Dockerfile is buildah's to report.
+	 */
+	tls_off = insecure.n > 0;
+	if (base_images(req, ws, dockerfile, &images, lerr, sizeof(lerr)) == 0)
 		for (size_t i = 0; i < images.n; i++) {
 			backend_ref_host(images.v[i], host, sizeof(host));
+			tls_off = tls_off || is_local(host);
 			strlist_push(&reached, host);
 		}
 	strlist_free(&images);
-	tls_off = insecure.n > 0;
-	for (size_t i = 0; i < req->destinations.n; i++) {
-		backend_ref_host(req->destinations.v[i], host, sizeof(host));
-		tls_off = tls_off || is_local(host);
-	}
 	if (req->cache_repo) {
 		backend_ref_host(req->cache_repo, host, sizeof(host));
 		tls_off = tls_off || is_local(host);

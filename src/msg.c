@@ -8,7 +8,6 @@
 
 static void add_str(cJSON *o, const char *k, const char *v);
 static void add_list(cJSON *o, const char *k, const struct strlist *l);
-static bool has_nul(const char *json, size_t len);
 static int empty_field(const struct build_request *r, char *err, size_t errlen);
 static int get_str(const cJSON *o, const char *k, char **out, char *err, size_t errlen);
 static int get_bool(const cJSON *o, const char *k, bool *out, char *err, size_t errlen);
@@ -209,7 +208,7 @@ static int empty_field(const struct build_request *r, char *err, size_t errlen)
  * string: C strings would cut the value there, so the build would get
  * something other than what was sent.
  */
-static bool has_nul(const char *json, size_t len)
+bool msg_json_has_nul(const char *json, size_t len)
 {
 	bool in_string = false;
 	for (size_t i = 0; i < len; i++) {
@@ -231,7 +230,7 @@ int msg_request_decode(const char *json, size_t len, struct build_request *r, ch
                        size_t errlen)
 {
 	msg_request_init(r);
-	if (has_nul(json, len)) {
+	if (msg_json_has_nul(json, len)) {
 		snprintf(err, errlen,
 		         "request holds a NUL character, which no build flag can carry");
 		return -1;

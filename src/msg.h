@@ -52,6 +52,8 @@ char *msg_request_encode(const struct build_request *r);
  */
 int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
                        size_t errlen);
+/* Whether JSON text holds a NUL character, raw or as \u0000 inside a string. */
+bool msg_json_has_nul(const char *json, size_t len);
 void msg_request_init(struct build_request *r);
 void msg_request_free(struct build_request *r);
 /* Append a credential entry (strings copied; NULLs allowed). */

@@ -108,8 +108,9 @@ int msg_legacy_decode(const char *json, size_t len, struct legacy_request *req, 
                       size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
-	/* A NUL would cut a string short here but not in the client's JSON encoder. */
-	if (memchr(json, '\0', len)) {
+	/* A NUL, raw or as \u0000, would cut a string short here but not in the client's
+	 * JSON encoder. */
+	if (msg_json_has_nul(json, len)) {
 		snprintf(err, errlen, "request line contains a NUL byte");
 		return -1;
 	}

@@ -19,6 +19,13 @@
 
 static const char *const prefixes[] = {"build-", "legacy-"};
 
+/*
+ * Made in each workspace under its lock: the sweep removes only directories
+ * that hold it, never another program's PARENT/build-XXXXXX (mktemp -d makes
+ * such names, in /tmp too, buildah's default parent).
+ */
+#define WORKSPACE_MARK ".r2k-workspace"
+
 static int make_parent(const char *dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -57,8 +64,12 @@ int workspace_create(struct workspace *ws, const char *parent, const char *prefi
 	}
 	char tmpl[PATH_MAX];
 	memcpy(tmpl, path, sizeof(tmpl));
-	/* A runner sweeping PARENT may lock the new directory first (it takes it
-	 * for left behind and removes it): then this one tries another name. */
+	/*
+	 * A runner sweeping PARENT may lock the new directory first: it leaves
+	 * it alone (there is no mark yet), and this one removes it and tries
+	 * another name. (Should the directory go before it is open, ENOENT, or
+	 * before it is locked, no links left, the same.)
+	 */
 	int fd = -1;
 	for (int tries = 0; fd < 0; tries++) {
 		memcpy(path, tmpl, sizeof(path));
@@ -68,24 +79,42 @@ int workspace_create(struct workspace *ws, const char *parent, const char *prefi
 			return -1;
 		}
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
 		int e = errno;
-		if (fd >= 0)
+		if (fd >= 0) {
+			struct stat st;
+			if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+				e = errno;
+			else if (fstat(fd, &st) != 0)
+				e = errno;
+			else if (st.st_nlink > 0)
+				break;
+			else
+				e = ENOENT;
 			close(fd);
-		fd = -1;
-		if (e != EWOULDBLOCK || tries == 7) {
-			rmdir(path);
+			fd = -1;
+		}
+		rmdir(path);
+		if ((e != EWOULDBLOCK && e != ENOENT) || tries == 7) {
 			snprintf(err, errlen, "cannot lock workspace %.300s: %s", path,
 			         strerror(e));
 			return -1;
 		}
 	}
+	int mark = openat(fd, WORKSPACE_MARK, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	                  0600);
+	if (mark < 0) {
+		snprintf(err, errlen, "cannot create %.300s/%s: %s", path, WORKSPACE_MARK,
+		         strerror(errno));
+		close(fd);
+		rmdir(path);
+		return -1;
+	}
+	close(mark);
 	ws->path = strdup(path);
 	if (!ws->path) {
 		snprintf(err, errlen, "out of memory");
 		close(fd);
-		rmdir(path);
+		extract_remove_tree(path);
 		return -1;
 	}
 	ws->lock = fd;
@@ -138,10 +167,12 @@ int workspace_sweep(const char *parent)
 		int fd = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		struct stat st;
+		struct stat st, mst;
 		if (fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
-		    flock(fd, LOCK_EX | LOCK_NB) != 0) {
-			close(fd); /* another user's, or in use */
+		    flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+		    fstatat(fd, WORKSPACE_MARK, &mst, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(mst.st_mode)) {
+			close(fd); /* another user's, in use, or not a workspace */
 			continue;
 		}
 		char path[PATH_MAX];

@@ -29,9 +29,9 @@ int workspace_remove(struct workspace *ws);
 
 /*
  * Remove what runners that were killed left in PARENT: workspaces
- * (build-XXXXXX, legacy-XXXXXX) of this user that nobody holds. One that a
- * runner is creating right now may be taken; workspace_create then tries
- * another name. Returns how many went; each is logged.
+ * (build-XXXXXX, legacy-XXXXXX holding the mark workspace_create makes in
+ * each) of this user that nobody holds. Returns how many went; each is
+ * logged.
  */
 int workspace_sweep(const char *parent);
 

@@ -323,6 +323,9 @@ def test_engine_connections_as_repo2docker_makes_them(env):
 @pytest.mark.parametrize("line,why", [
     (b'{"command": ["EXE", "--context", "CTX"]} {"command": ["/bin/sh"]}\n', "after the object"),
     (b'{"command": ["EXE", "--context", "CTX\x00/../.."]}\n', "NUL byte"),
+    (b'{"command": ["EXE", "--context", "CTX\\u0000/../.."]}\n', "NUL byte"),
+    (b'{"command": ["EXE", "--context", "CTX"], "credentials": [{"registry": "r.example", '
+     b'"auth": "dTpw\\u0000QQ=="}]}\n', "NUL byte"),
     (b'{"command": ["EXE", "--context", "CTX"]}garbage\n', "after the object"),
 ])
 def test_json_line_must_be_one_object(env, line, why):

@@ -72,13 +72,19 @@ def test_killed_runner_leftovers_are_swept_but_live_ones_kept(tmp):
     # Not ours, by name: never touched.
     os.mkdir(os.path.join(ws, "build-keep"))
     os.mkdir(os.path.join(ws, "unrelated"))
+    # Nor another program's directory with a workspace's name (mktemp -d -t build-XXXXXX).
+    other = os.path.join(ws, "build-Xy9zAb")
+    os.mkdir(other)
+    with open(os.path.join(other, "data"), "w") as f:
+        f.write("not the runner's")
 
     # The next runner to start removes what the killed one left, and only that.
     nxt = runnerproc.Runner("--workspace", ws)
     try:
         nxt.wait_log(r"removed workspace .*%s, left behind by a runner that was killed" % left)
-        assert workspaces(ws) == sorted([held, "build-keep"])
+        assert workspaces(ws) == sorted([held, "build-keep", os.path.basename(other)])
         assert os.path.isdir(os.path.join(ws, "unrelated"))
+        assert os.path.exists(os.path.join(other, "data"))
         assert pid_alive(live_builder)
         assert "sweep-secret" not in nxt.log
     finally:
@@ -86,4 +92,4 @@ def test_killed_runner_leftovers_are_swept_but_live_ones_kept(tmp):
         live.stop()
     # The live runner, stopped, cleaned up after itself.
     assert not pid_alive(live_builder)
-    assert workspaces(ws) == ["build-keep"]
+    assert workspaces(ws) == sorted(["build-keep", os.path.basename(other)])

@@ -152,9 +152,9 @@ static void test_buildah(void)
 	                       local,
 	                       "--build-arg=A=1",
 	                       "--authfile=/tmp/w/docker/config.json",
-	                       "--tls-verify=false",
 	                       "/tmp/w/context",
 	                       NULL};
+	/* buildah build pushes nothing: a loopback destination is only its push's concern. */
 	check_argv(&plan.steps[0].argv, build);
 	const char *push1[] = {"/usr/bin/buildah",
 	                       "--storage-driver=vfs",
@@ -192,6 +192,40 @@ static void test_buildah(void)
 }
 
 /* The cache repository: buildah's layer cache there, plain HTTP as for the other registries. */
+static void test_buildah_local_base_image(void)
+{
+	struct runner_config cfg;
+	struct build_request req;
+	struct backend_plan plan;
+	char err[256], tmp[] = "/tmp/r2k-test-backend-XXXXXX", path[1024];
+	CHECK(mkdtemp(tmp) != NULL);
+	snprintf(path, sizeof(path), "%s/context", tmp);
+	CHECK_EQ(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/context/Dockerfile", tmp);
+	base_cfg(&cfg, "buildah");
+	msg_request_init(&req);
+	/* A base image from a registry reached over plain HTTP by name: so is its pull. */
+	write_file(path, "FROM 10.1.2.3:5000/base:1 AS b\nFROM b\n");
+	strlist_push(&req.destinations, "reg.example/a:1");
+	CHECK_EQ(backend_plan(&cfg, &req, tmp, "Dockerfile", 7, NULL, &plan, err, sizeof(err)), 0);
+	CHECK_EQ(plan.nsteps, 2);
+	CHECK(has_arg(&plan.steps[0].argv, "--tls-verify=false"));
+	CHECK(!has_arg(&plan.steps[1].argv, "--tls-verify=false"));
+	backend_plan_free(&plan);
+	/* Base images verified, whatever the destination (an in-cluster RFC 1918 registry). */
+	write_file(path, "FROM docker.io/library/busybox:1\n");
+	strlist_free(&req.destinations);
+	strlist_push(&req.destinations, "10.1.2.3:5000/a:1");
+	CHECK_EQ(backend_plan(&cfg, &req, tmp, "Dockerfile", 7, NULL, &plan, err, sizeof(err)), 0);
+	CHECK_EQ(plan.nsteps, 2);
+	CHECK(!has_arg(&plan.steps[0].argv, "--tls-verify=false"));
+	CHECK(has_arg(&plan.steps[1].argv, "--tls-verify=false"));
+	backend_plan_free(&plan);
+	strlist_free(&req.destinations);
+	snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
+	CHECK_EQ(system(path), 0);
+}
+
 static void test_buildah_cache(void)
 {
 	struct runner_config cfg;
@@ -504,6 +538,7 @@ int main(void)
 {
 	RUN(test_kaniko_full);
 	RUN(test_buildah);
+	RUN(test_buildah_local_base_image);
 	RUN(test_buildah_cache);
 	RUN(test_buildah_tls);
 	RUN(test_env);
