@@ -420,23 +420,14 @@ static void on_frame(struct peer *p, const struct r2k_frame *f, int err, void *a
 }
 
 /*
- * REQUEST: take a slot, decode, check the dockerfile path, prepare the
- * workspace. The slot comes first: a request refused as invalid is the
- * build of a single-shot runner all the same, which then exits with its
- * status (a busy runner's refusal takes nothing).
+ * REQUEST: decode, check the dockerfile path, take a slot, prepare the
+ * workspace. A request refused before it takes a slot ran nothing: it does
+ * not use up a single-shot runner (the client may retry).
  */
 static void handle_request(struct session *s, const struct r2k_frame *f)
 {
 	char err[1024], why[256];
 	const char *w = NULL;
-	int code = runner_build_acquire(s->r, &s->build, s->conn.id, on_runner_cancel, why,
-	                                sizeof(why));
-	if (code) {
-		session_fail(s, code, "%s", why);
-		return;
-	}
-	s->have_slot = true;
-	s->start_ms = uv_now(s->r->loop);
 	if (msg_request_decode((const char *)f->payload, f->len, &s->req, err, sizeof(err)) != 0) {
 		session_fail(s, R2K_ERR_REQUEST, "invalid build request: %s", err);
 		return;
@@ -451,6 +442,14 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 		                    : "names the context directory itself");
 		return;
 	}
+	int code = runner_build_acquire(s->r, &s->build, s->conn.id, on_runner_cancel, why,
+	                                sizeof(why));
+	if (code) {
+		session_fail(s, code, "%s", why);
+		return;
+	}
+	s->have_slot = true;
+	s->start_ms = uv_now(s->r->loop);
 	peer_set_reserve(s->p, NULL, NULL); /* a build's own frames are bounded by the slots */
 	if (make_workspace(s, err, sizeof(err)) != 0) {
 		session_fail(s, R2K_ERR_INTERNAL, "%s", err);

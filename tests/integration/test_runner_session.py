@@ -115,17 +115,23 @@ def test_bad_requests(multi):
 
 @pytest.mark.parametrize("req", [w.frame(w.REQUEST, b"{not json"),
                                  w.request(dockerfile="/etc/passwd")])
-def test_single_shot_runner_ends_with_a_refused_request(tmp, req):
-    """A single-shot runner's one build may be a request refused as invalid: it exits
-    with that build's status (77) rather than wait for another."""
+def test_refused_request_does_not_use_up_a_single_shot_runner(tmp, req):
+    """A request refused before it takes a build slot ran nothing (Kaniko's one build
+    is still to come): the single-shot runner serves the next client, then exits."""
     executor, record = builders.recording_executor(tmp)
     ws = os.path.join(tmp, "ws")
     runner = w.Runner("--executor", executor, "--workspace", ws)
-    res, _ = exchange(runner, w.preamble() + req)
-    assert res.error and res.error[0] == 3, res.error
-    assert runner.wait(60) == 77, runner.log()
-    assert not os.path.exists(record)
-    assert not os.path.exists(ws) or os.listdir(ws) == []
+    try:
+        res, _ = exchange(runner, w.preamble() + req)
+        assert res.error and res.error[0] == 3, res.error
+        assert runner.proc.poll() is None, runner.log()
+        assert not os.path.exists(record)
+        res = w.build(runner.addr, {}, DOCKERFILE_TAR)
+        assert res.exit and res.exit[:2] == (0, 0), (res.error, runner.log()[-2000:])
+        assert runner.wait(60) == 0, runner.log()
+    finally:
+        runner.stop()
+    assert os.listdir(ws) == []
 
 
 def test_dockerfile_checked_after_extraction(multi):
