@@ -24,25 +24,18 @@ static char *dup_or_null(const char *s)
 
 /*
  * KANIKO_PUSH_IMAGE as repo2kaniko reads it: set and not empty, it pushes
- * only when it says 1, t or true (any case, blanks around ignored);
- * anything else means no push. Unset or empty, r2k's default stands: push.
+ * only when it is 1, t or true (any case, nothing around it); anything
+ * else means no push. Unset or empty, r2k's default stands: push.
  */
 void client_env_defaults(struct client_config *cfg)
 {
 	static const char *const yes[] = {"1", "t", "true"};
 	const char *v = getenv("KANIKO_PUSH_IMAGE");
-	if (!v)
-		return;
-	while (*v == ' ' || *v == '\t')
-		v++;
-	size_t n = strlen(v);
-	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n'))
-		n--;
-	if (!n)
+	if (!v || !*v)
 		return;
 	cfg->push = false;
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-		if (strlen(yes[i]) == n && strncasecmp(v, yes[i], n) == 0)
+		if (strcasecmp(v, yes[i]) == 0)
 			cfg->push = true;
 }
 

@@ -685,8 +685,8 @@ static void timer_cb(uv_timer_t *t)
 {
 	struct legacy *l = t->data;
 	if (!l->got_line && !l->finishing) {
-		log_info(l->conn.id, "no request line within %.0f s", l->r->cfg->idle_timeout);
-		fail(l, "no request line within %.0f s", l->r->cfg->idle_timeout);
+		log_info(l->conn.id, "no request line within %g s", l->r->cfg->idle_timeout);
+		fail(l, "no request line within %g s (--idle-timeout)", l->r->cfg->idle_timeout);
 		return;
 	}
 	drop(l);

@@ -232,7 +232,7 @@ static void sniff_idle(uv_timer_t *t)
 	 */
 	static char msg[128];
 	int n = snprintf(msg, sizeof(msg),
-	                 "error: no request within %.0f s (--idle-timeout)\nstatus: FAILED\n",
+	                 "error: no request within %g s (--idle-timeout)\nstatus: FAILED\n",
 	                 sn->r->cfg->idle_timeout);
 	uv_write_t *w = malloc(sizeof(*w));
 	uv_buf_t b = uv_buf_init(msg, (unsigned)n);

@@ -78,7 +78,7 @@ def test_build_arg_from_environment(ctx):
 
 @pytest.mark.parametrize("value,push", [("false", False), ("FALSE", False), ("0", False),
                                         ("No", False), ("true", True), ("1", True),
-                                        ("", True), ("T", True), (" true ", True),
+                                        ("", True), ("T", True), (" true", False),
                                         ("yes", False), ("on", False),
                                         # anything else is not a yes, as repo2kaniko reads it
                                         ("off", False), ("f", False), ("bogus", False)])

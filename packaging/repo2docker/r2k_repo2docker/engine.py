@@ -84,12 +84,12 @@ def _env_bool(name, fallback):
 
 
 def _push_env(fallback):
-    """KANIKO_PUSH_IMAGE as repo2kaniko reads it: 1, t or true (any case) push; any
-    other value does not; unset or empty: fallback."""
+    """KANIKO_PUSH_IMAGE as repo2kaniko reads it: 1, t or true (any case, nothing
+    around it) push; any other value does not; unset or empty: fallback."""
     value = os.environ.get("KANIKO_PUSH_IMAGE")
-    if value is None or value.strip() == "":
+    if not value:
         return fallback
-    return value.strip().lower() in ("1", "t", "true")
+    return value.lower() in ("1", "t", "true")
 
 
 def _env_json(name):
