@@ -5,7 +5,7 @@ set -eu
 PKGS="cmake make gcc pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
 libarchive-dev libssl-dev node-llhttp clang libclang-rt-14-dev python3 python3-pytest
 python3-jwt python3-cryptography docker-registry apache2-utils buildah busybox-static
-systemd iproute2 procps openssl curl python3-traitlets python3-pip python3-setuptools
+systemd iproute2 procps openssl curl strace python3-traitlets python3-pip python3-setuptools
 python3-wheel"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
