@@ -187,10 +187,9 @@ static bool sweep_once(struct job *j, size_t *live)
 	return left == 0;
 }
 
+/* Sweep now, and every SWEEP_MS until the tree is gone (an event that may end it: sweep now). */
 static void start_sweep(struct job *j)
 {
-	if (j->sweeping)
-		return;
 	j->sweeping = true;
 	uv_timer_start(&j->sweep_timer, on_sweep, 0, SWEEP_MS);
 }
