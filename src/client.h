@@ -35,6 +35,7 @@ struct outq {
 	uv_fs_t req;
 	uv_timer_t retry;  /* EAGAIN: try again shortly */
 	bool busy;         /* a write is in flight */
+	bool direct;       /* a regular file or /dev/null: written from the loop */
 	bool broken;       /* the fd failed (EPIPE...): later output is dropped */
 	int error;         /* the libuv error that broke it */
 	unsigned inflight; /* chunks in the write in flight */

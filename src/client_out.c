@@ -1,6 +1,10 @@
 /* client_out.c: ordered writes to stdout/stderr off the loop thread, never losing a byte. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "client.h"
 
@@ -27,12 +31,38 @@ void outq_init(struct outq *q, uv_loop_t *loop, int fd, void (*on_change)(struct
 	uv_timer_init(loop, &q->retry);
 	q->retry.data = q;
 	q->req.data = q;
+	/*
+	 * A regular file or /dev/null never makes a writer wait for a reader:
+	 * those are written from the loop itself. Pipes, terminals and sockets,
+	 * which can block, are written from the thread pool.
+	 */
+	struct stat st;
+	q->direct = fstat(fd, &st) == 0 &&
+	            (S_ISREG(st.st_mode) ||
+	             (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3));
 }
 
 void outq_write(struct outq *q, const void *data, size_t len)
 {
 	if (!len || q->broken)
 		return;
+	if (q->direct && !q->head && !q->busy && !uv_is_active((uv_handle_t *)&q->retry)) {
+		const char *p = data;
+		while (len) {
+			ssize_t n = write(q->fd, p, len);
+			if (n > 0) {
+				p += n;
+				len -= (size_t)n;
+			} else if (n < 0 && errno == EINTR) {
+				continue;
+			} else {
+				break; /* the queue takes the rest, and reports the failure */
+			}
+		}
+		if (!len)
+			return;
+		data = p;
+	}
 	struct outq_chunk *c = malloc(sizeof(*c) + len);
 	if (!c)
 		abort();

@@ -159,6 +159,23 @@ def test_broken_stdout_is_reported(ctx):
     assert b"warn\n" in p.stderr
 
 
+def test_output_to_regular_files_kept_whole_and_in_order(ctx, tmp_path):
+    """stdout and stderr redirected to regular files (written from the loop, not the
+    thread pool) get every byte of each stream, in order; a full disk is still said."""
+    out_chunks = [os.urandom(1 + (i * 7919) % 70000) for i in range(200)]
+    err_chunks = [b"line %d\n" % i for i in range(200)]
+    steps = []
+    for o, e in zip(out_chunks, err_chunks):
+        steps += [("stdout", o), ("stderr", e)]
+    with FakeRunner(scripted(*steps, ("exit", 0))) as fr, \
+            open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+        p = subprocess.run([R2K, "client", "--progress=never", "--runner", fr.address,
+                            "--context", ctx], stdout=out, stderr=err, timeout=120)
+    assert p.returncode == 0
+    assert (tmp_path / "out").read_bytes() == b"".join(out_chunks)
+    assert (tmp_path / "err").read_bytes() == b"".join(err_chunks)
+
+
 def test_slow_stdout_reader(ctx):
     """A reader that takes its time still gets every byte."""
     data = [os.urandom(65536) for _ in range(64)]
