@@ -467,6 +467,11 @@ void creq_set_tls(struct creq *r, const char *ca_file, const char *ca_dir, bool 
 		curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL);
 		curl_easy_setopt(r->easy, CURLOPT_SSL_CTX_FUNCTION, set_shared_store);
 		curl_easy_setopt(r->easy, CURLOPT_SSL_CTX_DATA, shared);
+		/* libcurl's own cache (7.87 on) keeps one store per multi handle,
+		 * keyed by CURLOPT_CAINFO only, NULL for all of these: the store of
+		 * the first connection would be handed to the next ones, whatever
+		 * their CA file. */
+		curl_easy_setopt(r->easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
 	} else {
 		if (ca_file)
 			curl_easy_setopt(r->easy, CURLOPT_CAINFO, ca_file);
