@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "lazylib.h"
 #include "log.h"
@@ -71,7 +72,8 @@ struct creq {
  */
 struct ca_store {
 	struct ca_store *next;
-	char *file, *dir; /* NULL: OpenSSL's default places */
+	char *file, *dir;     /* NULL: OpenSSL's default places */
+	struct stat fst, dst; /* what they were when the store was built (st_ino 0: none) */
 	X509_STORE *store;
 };
 
@@ -86,7 +88,27 @@ static bool same(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* The store for file and dir, built on first use; NULL: let libcurl load them. */
+/* What path is now, as far as a change to it matters (all 0 when it cannot be read). */
+static void ca_stat(const char *path, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (path && stat(path, st) != 0)
+		memset(st, 0, sizeof(*st));
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/*
+ * The store for file and dir, built on first use and again once either
+ * changed (a runner lives long: a CA taken out of a bundle is no longer
+ * trusted, as the builder, which reads it anew, would not); NULL: let
+ * libcurl load them.
+ */
 static struct ca_store *shared_ca_store(const char *file, const char *dir)
 {
 	if (!shared_ca.tried) {
@@ -105,16 +127,30 @@ static struct ca_store *shared_ca_store(const char *file, const char *dir)
 	}
 	if (!shared_ca.usable)
 		return NULL;
-	for (struct ca_store *c = shared_ca.stores; c; c = c->next)
-		if (same(c->file, file) && same(c->dir, dir))
-			return c->store ? c : NULL;
-	struct ca_store *c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	c->file = file ? strdup(file) : NULL;
-	c->dir = dir ? strdup(dir) : NULL;
-	c->next = shared_ca.stores;
-	shared_ca.stores = c;
+	const char *sfile = file || dir ? file : X509_get_default_cert_file();
+	const char *sdir = file || dir ? dir : X509_get_default_cert_dir();
+	struct stat fst, dst;
+	ca_stat(sfile, &fst);
+	ca_stat(sdir, &dst);
+	struct ca_store *c = shared_ca.stores;
+	while (c && !(same(c->file, file) && same(c->dir, dir)))
+		c = c->next;
+	if (c && same_stat(&c->fst, &fst) && same_stat(&c->dst, &dst))
+		return c->store ? c : NULL;
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return NULL;
+		c->file = file ? strdup(file) : NULL;
+		c->dir = dir ? strdup(dir) : NULL;
+		c->next = shared_ca.stores;
+		shared_ca.stores = c;
+	}
+	/* Connections made with the old one hold their own reference to it. */
+	X509_STORE_free(c->store);
+	c->store = NULL;
+	c->fst = fst;
+	c->dst = dst;
 	X509_STORE *st = X509_STORE_new();
 	bool ok = st && (file || dir ? (!file || X509_STORE_load_file(st, file) == 1) &&
 	                                       (!dir || X509_STORE_load_path(st, dir) == 1)
@@ -135,6 +171,8 @@ static CURLcode set_shared_store(CURL *e, void *ssl_ctx, void *arg)
 {
 	struct ca_store *c = arg;
 	(void)e;
+	if (!c->store) /* rebuilt since, from a file that no longer loads */
+		return CURLE_SSL_CACERT_BADFILE;
 	shared_ca.set1_cert_store(ssl_ctx, c->store); /* takes a reference */
 	return CURLE_OK;
 }
@@ -467,6 +505,11 @@ void creq_set_tls(struct creq *r, const char *ca_file, const char *ca_dir, bool 
 		curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL);
 		curl_easy_setopt(r->easy, CURLOPT_SSL_CTX_FUNCTION, set_shared_store);
 		curl_easy_setopt(r->easy, CURLOPT_SSL_CTX_DATA, shared);
+		/* libcurl's own cache (7.87 on) keeps one store per multi handle,
+		 * keyed by CURLOPT_CAINFO only, NULL for all of these: the store of
+		 * the first connection would be handed to the next ones, whatever
+		 * their CA file. */
+		curl_easy_setopt(r->easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
 	} else {
 		if (ca_file)
 			curl_easy_setopt(r->easy, CURLOPT_CAINFO, ca_file);

@@ -291,3 +291,33 @@ def test_ca_bundle_read_once_for_registries_checked_together(tmp_path):
     finally:
         for r in regs:
             r.__exit__(None, None, None)
+
+
+def test_each_registry_verified_against_its_own_ca_store(tmp_path):
+    """Registries checked together with different CA files each get their own store:
+    libcurl's CA cache (one store per multi handle, keyed by a CA file the shared
+    stores leave unset) must not hand the first connection's store to the others."""
+    regs = [Registry(tls=True) for _ in range(2)]
+    for r in regs:
+        r.__enter__()
+    try:
+        a, b = regs
+        bundle = tmp_path / "bundle.pem"
+        bundle.write_text(open(a.ca_file).read() + open(b.ca_file).read())
+        env = dict(check_env(), SSL_CERT_FILE=str(bundle))
+        env.pop("SSL_CERT_DIR", None)
+        for _ in range(3):
+            # Each with its own CA file: both verified.
+            r = run_check(a.host, b.host, "--retries", "0",
+                          "--registry-ca-file", "%s=%s" % (a.host, a.ca_file),
+                          "--registry-ca-file", "%s=%s" % (b.host, b.ca_file))
+            assert r.rc == 0, r
+            # B's CA file is A's CA: B's certificate is refused, although the bundle
+            # trusted for A (SSL_CERT_FILE) holds B's CA.
+            r = run_check(a.host, b.host, "--retries", "0",
+                          "--registry-ca-file", "%s=%s" % (b.host, a.ca_file), env=env)
+            assert r.get("reachability", a.host)["status"] == "ok", r
+            assert r.get("reachability", b.host)["status"] == "tls", r
+    finally:
+        for r in regs:
+            r.__exit__(None, None, None)

@@ -349,3 +349,28 @@ def test_warm_skipped_when_everything_is_cached(tmp, regs):
         assert os.path.exists(marker)
     finally:
         runner.stop()
+
+
+def test_changed_registry_ca_file_is_read_again(tmp):
+    """A long-lived runner's checks follow a --registry-ca-file replaced on disk, as the
+    builder (which reads it for each build) does: a CA taken out is no longer trusted."""
+    with Registry(tls=True) as reg, Registry(tls=True) as other:
+        reg.push_image("base/os", "1")
+        ca = os.path.join(tmp, "ca.pem")
+        shutil.copy(reg.ca_file, ca)
+        runner, marker, ws = start_runner(tmp, "--registry-ca-file", "%s=%s" % (reg.host, ca))
+        try:
+            ctx = context(tmp, "FROM %s/base/os:1\n" % reg.host)
+            p = client(runner, ["--context", ctx, "--no-push"])
+            assert p.returncode == 0, p.stderr.decode()
+            os.remove(marker)
+            shutil.copy(other.ca_file, ca)
+            p = client(runner, ["--context", ctx, "--no-push"])
+            err = p.stderr.decode()
+            assert p.returncode == 77 and "PREFLIGHT" in err, err
+            assert not os.path.exists(marker)
+            shutil.copy(reg.ca_file, ca)
+            p = client(runner, ["--context", ctx, "--no-push"])
+            assert p.returncode == 0, p.stderr.decode()
+        finally:
+            runner.stop()
