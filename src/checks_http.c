@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lazylib.h"
 #include "log.h"
@@ -127,8 +128,14 @@ static struct ca_store *shared_ca_store(const char *file, const char *dir)
 	}
 	if (!shared_ca.usable)
 		return NULL;
-	const char *sfile = file || dir ? file : X509_get_default_cert_file();
-	const char *sdir = file || dir ? dir : X509_get_default_cert_dir();
+	/*
+	 * What libcurl would use: the given file, else the system's bundle, and
+	 * the given directory, else the system's: a registry's CA file adds to
+	 * the system's CAs (as Kaniko's --registry-certificate does), it does
+	 * not replace them.
+	 */
+	const char *sfile = file ? file : X509_get_default_cert_file();
+	const char *sdir = dir ? dir : X509_get_default_cert_dir();
 	struct stat fst, dst;
 	ca_stat(sfile, &fst);
 	ca_stat(sdir, &dst);
@@ -152,9 +159,10 @@ static struct ca_store *shared_ca_store(const char *file, const char *dir)
 	c->fst = fst;
 	c->dst = dst;
 	X509_STORE *st = X509_STORE_new();
-	bool ok = st && (file || dir ? (!file || X509_STORE_load_file(st, file) == 1) &&
-	                                       (!dir || X509_STORE_load_path(st, dir) == 1)
-	                             : X509_STORE_set_default_paths(st) == 1);
+	/* A file or directory given must load; the system's may be missing. */
+	bool ok = st &&
+	          (X509_STORE_load_file(st, sfile) == 1 || (!file && access(sfile, F_OK) != 0)) &&
+	          (X509_STORE_load_path(st, sdir) == 1 || !dir);
 	if (!ok) {
 		/* libcurl then loads them itself, and says what is wrong with them. */
 		X509_STORE_free(st);
