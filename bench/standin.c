@@ -12,18 +12,27 @@
 
 #define BLOCK 4096 /* bytes per write, as stdio's full buffering on a pipe would write */
 
-/* User + system CPU seconds of process pid so far (all its threads), or -1. */
-static double cpu_seconds(int pid)
+/* Read /proc/PID/NAME into buf (NUL-terminated): its length, or -1. */
+static ssize_t read_proc(int pid, const char *name, char *buf, size_t cap)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	ssize_t n = fd >= 0 ? read(fd, buf, cap - 1) : -1;
 	if (fd >= 0)
 		close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
+	return n;
+}
+
+/* User + system CPU seconds of process pid so far (all its threads), or -1. */
+static double cpu_seconds(int pid)
+{
+	char buf[1024];
+	if (read_proc(pid, "stat", buf, sizeof(buf)) < 0)
+		return -1;
 	/* pid (comm) state ppid ... utime stime: fields 14 and 15, after the comm. */
 	char *p = strrchr(buf, ')');
 	unsigned long long ut, st;
@@ -39,29 +48,15 @@ static double cpu_seconds(int pid)
  */
 static int runner_pid(void)
 {
-	int ppid = getppid();
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", ppid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
+	int ppid = getppid(), gp;
+	char buf[256];
+	ssize_t n = read_proc(ppid, "cmdline", buf, sizeof(buf));
+	size_t a0 = n > 0 ? strlen(buf) : 0;
+	if (n <= 0 || (size_t)n <= a0 + 1 || strcmp(buf + a0 + 1, "__reap") != 0)
 		return ppid;
-	buf[n] = 0;
-	size_t a0 = strlen(buf);
-	if ((size_t)n <= a0 + 1 || strcmp(buf + a0 + 1, "__reap") != 0)
+	if (read_proc(ppid, "stat", buf, sizeof(buf)) < 0)
 		return ppid;
-	snprintf(path, sizeof(path), "/proc/%d/stat", ppid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return ppid;
-	buf[n] = 0;
 	char *p = strrchr(buf, ')');
-	int gp;
 	return p && sscanf(p + 2, "%*c %d", &gp) == 1 ? gp : ppid;
 }
 

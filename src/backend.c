@@ -19,7 +19,6 @@
 static void pushf(struct strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pass_env(struct strlist *env, const char *name);
 static struct backend_step *add_step(struct backend_plan *p, const char *name);
-static bool is_local(const char *host);
 static void insecure_hosts(const struct build_request *req, struct strlist *out);
 static bool list_has(const struct strlist *l, const char *s);
 static int base_images(const struct build_request *req, const char *ws, const char *dockerfile,
@@ -87,16 +86,6 @@ void backend_ref_host(const char *ref, char *out, size_t outlen)
 		return;
 	}
 	snprintf(out, outlen, "docker.io");
-}
-
-/*
- * Whether buildah must be let fall back to plain HTTP for host[:port]
- * without being told: the hosts for which Kaniko's registry library (and
- * the checks) would (localhost, loopback, RFC 1918, *.local).
- */
-static bool is_local(const char *host)
-{
-	return registry_plain_http_by_default(host);
 }
 
 static bool list_has(const struct strlist *l, const char *s)
@@ -306,7 +295,9 @@ static int warm_steps(const struct runner_config *cfg, const struct build_reques
 			pushf(&s->argv, "--authfile=%s/docker/config.json", ws);
 			struct strlist one = {0};
 			strlist_push(&one, host);
-			buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_local(host),
+			buildah_tls(cfg, p, &one,
+			            list_has(&insecure, host) ||
+			                    registry_plain_http_by_default(host),
 			            &s->argv);
 			strlist_free(&one);
 			if (req->platform)
@@ -391,13 +382,13 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 	if (base_images(req, ws, dockerfile, &images, lerr, sizeof(lerr)) == 0)
 		for (size_t i = 0; i < images.n; i++) {
 			backend_ref_host(images.v[i], host, sizeof(host));
-			tls_off = tls_off || is_local(host);
+			tls_off = tls_off || registry_plain_http_by_default(host);
 			strlist_push(&reached, host);
 		}
 	strlist_free(&images);
 	if (req->cache_repo) {
 		backend_ref_host(req->cache_repo, host, sizeof(host));
-		tls_off = tls_off || is_local(host);
+		tls_off = tls_off || registry_plain_http_by_default(host);
 		strlist_push(&reached, host);
 	}
 	/*
@@ -447,7 +438,8 @@ static void buildah(const struct runner_config *cfg, const struct build_request 
 		pushf(a, "--authfile=%s/docker/config.json", ws);
 		struct strlist one = {0};
 		strlist_push(&one, host);
-		buildah_tls(cfg, p, &one, list_has(&insecure, host) || is_local(host), a);
+		buildah_tls(cfg, p, &one,
+		            list_has(&insecure, host) || registry_plain_http_by_default(host), a);
 		strlist_free(&one);
 		pushf(a, "--digestfile=%s", p->digest_file);
 		strlist_push(a, image);

@@ -92,8 +92,7 @@ static bool same(const char *a, const char *b)
 /* What path is now, as far as a change to it matters (all 0 when it cannot be read). */
 static void ca_stat(const char *path, struct stat *st)
 {
-	memset(st, 0, sizeof(*st));
-	if (path && stat(path, st) != 0)
+	if (!path || stat(path, st) != 0)
 		memset(st, 0, sizeof(*st));
 }
 

@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +16,6 @@
 #include "registry.h"
 
 static bool key_char_ok(char c);
-static char *b64(const char *a, const char *b);
 
 /* Characters allowed in a host[:port] key (IPv6 literals included): nothing to escape in JSON. */
 static bool key_char_ok(char c)
@@ -36,26 +34,6 @@ int creds_registry_key(const char *registry, char *out, size_t outlen)
 		if (!key_char_ok(*p))
 			return -1;
 	return 0;
-}
-
-/* base64(a ":" b) on one line, malloc'd; NULL on out of memory. */
-static char *b64(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), n = la + 1 + lb;
-	unsigned char *raw = malloc(n + 1);
-	char *enc = malloc(4 * ((n + 2) / 3) + 1);
-	if (!raw || !enc) {
-		free(raw);
-		free(enc);
-		return NULL;
-	}
-	memcpy(raw, a, la);
-	raw[la] = ':';
-	memcpy(raw + la + 1, b, lb);
-	EVP_EncodeBlock((unsigned char *)enc, raw, (int)n);
-	explicit_bzero(raw, n);
-	free(raw);
-	return enc;
 }
 
 void creds_free_text(char *text)
@@ -127,7 +105,9 @@ char *creds_render(const struct registry_cred *creds, size_t n, char *err, size_
 			}
 			auths[i] = strdup(c->auth);
 		} else if (c->username && c->password) {
-			auths[i] = b64(c->username, c->password);
+			struct registry_cred up = {.username = c->username,
+			                           .password = c->password};
+			auths[i] = registry_cred_basic(&up);
 		} else {
 			snprintf(err, errlen,
 			         "credentials[%zu] (%s): needs auth, or username and password", i,
@@ -164,6 +144,14 @@ done:
 	free(auths);
 	free(keys);
 	return out;
+}
+
+int creds_check(const struct registry_cred *creds, size_t n, char *err, size_t errlen)
+{
+	char *text = creds_render(creds, n, err, errlen);
+	int rc = text ? 0 : -1;
+	creds_free_text(text);
+	return rc;
 }
 
 int creds_write(const char *dir, const struct registry_cred *creds, size_t n, char *err,

@@ -28,6 +28,8 @@ int creds_registry_key(const char *registry, char *out, size_t outlen);
 char *creds_render(const struct registry_cred *creds, size_t n, char *err, size_t errlen);
 /* Overwrite and free text returned by creds_render. */
 void creds_free_text(char *text);
+/* Whether creds_render would take creds[0..n): 0, or -1 with the reason in err. */
+int creds_check(const struct registry_cred *creds, size_t n, char *err, size_t errlen);
 
 /*
  * Create dir (mode 0700; it must not exist yet or be a directory of ours) and

@@ -263,7 +263,7 @@ void job_kill(struct job *j)
 		return;
 	j->terming = true;
 	log_info(j->conn_id, "%s: stopping the builder (pid %d) and its processes", j->name,
-	         j->builder_pid ? j->builder_pid : j->pid);
+	         job_pid(j));
 	signal_tree(j, SIGTERM);
 	uv_timer_start(&j->kill_timer, on_kill_timer, j->kill_ms, 0);
 	start_sweep(j);
@@ -278,7 +278,7 @@ static void builder_ended(struct job *j, int how, int value)
 	j->how = how;
 	j->value = value;
 	j->ended_ms = uv_now(j->loop);
-	log_info(j->conn_id, "%s (pid %d) %s %d", j->name, j->builder_pid ? j->builder_pid : j->pid,
+	log_info(j->conn_id, "%s (pid %d) %s %d", j->name, job_pid(j),
 	         how == R2K_EXIT_SIGNAL ? "killed by signal" : "exited with status", value);
 	start_sweep(j);
 }
@@ -375,7 +375,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	jp->open = false;
 	/* Nothing can be written to the build's output any more: sweep now, not in 50 ms. */
 	if (j->sweeping && !j->running && !j->out.open && !j->err.open)
-		uv_timer_start(&j->sweep_timer, on_sweep, 0, SWEEP_MS);
+		start_sweep(j);
 	maybe_finish(j);
 }
 

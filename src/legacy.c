@@ -21,13 +21,14 @@
 #include "sockq.h"
 #include "workspace.h"
 
-#define LEGACY_MAX_LINE      (1u << 20)                /* the JSON line, newline excluded */
-#define LEGACY_LINE_CAP      (LEGACY_MAX_LINE + 65536) /* largest line buffer */
-#define LEGACY_HIGH_WATER    (4u << 20) /* stop reading the builder above this much unsent output */
-#define LEGACY_LOW_WATER     (1u << 20)
-#define LEGACY_DRAIN_POLL_MS 5   /* how often to look whether the client has read the output */
-#define LEGACY_FLUSH_POLL_MS 100 /* how often to look whether queued output is being taken */
-#define LEGACY_STATUS_GAP_MS 100 /* peer not on this host: pause after it acknowledged */
+#define LEGACY_MAX_LINE       (1u << 20)                /* the JSON line, newline excluded */
+#define LEGACY_LINE_CAP       (LEGACY_MAX_LINE + 65536) /* largest line buffer */
+#define LEGACY_HIGH_WATER     (4u << 20) /* stop reading the builder above this much unsent output */
+#define LEGACY_LOW_WATER      (1u << 20)
+#define LEGACY_DRAIN_POLL_MS  5   /* how often to look whether the client has read the output, */
+#define LEGACY_DRAIN_POLL_MAX 200 /* doubling up to this while it reads nothing */
+#define LEGACY_FLUSH_POLL_MS  100 /* how often to look whether queued output is being taken */
+#define LEGACY_STATUS_GAP_MS  100 /* peer not on this host: pause after it acknowledged */
 /* Bound on the last line's flush and linger; once the runner stops, on all that is left. */
 #define LEGACY_LINGER_MS 5000
 
@@ -48,6 +49,7 @@ struct legacy {
 	uint64_t started_ms;
 	uint64_t drain_ms;    /* when the client last made progress reading the output */
 	long unread;          /* bytes the client had not read at the last look */
+	uint64_t drain_poll;  /* ms until the next look */
 	size_t queued;        /* output bytes not yet written */
 	uint64_t sent;        /* bytes handed to uv_write so far */
 	uint64_t moved;       /* of those, handed on to the kernel at the last look */
@@ -294,12 +296,10 @@ static int prepare(struct legacy *l, struct legacy_request *req, char *err, size
 		return -1;
 	/* A bad entry is the client's mistake: refuse it before it takes a slot (and so
 	 * ends a single-shot runner). */
-	char *text = creds_render(req->creds, req->ncreds, err, errlen);
-	if (!text) {
+	if (creds_check(req->creds, req->ncreds, err, errlen) != 0) {
 		legacy_argv_free(argv);
 		return -1;
 	}
-	creds_free_text(text);
 	char why[256];
 	int rc = runner_build_acquire(l->r, &l->build, l->conn.id, on_cancel, why, sizeof(why));
 	if (rc) {
@@ -582,9 +582,10 @@ static void try_status(struct legacy *l)
 	l->status_wait = true;
 	l->unread = -1;
 	l->drain_ms = uv_now(l->r->loop);
+	l->drain_poll = LEGACY_DRAIN_POLL_MS;
 	/* Old clients compare the last chunk they read with the status line, so it
 	 * must arrive alone: after the client has read everything before it. */
-	uv_timer_start(&l->timer, drain_cb, 0, LEGACY_DRAIN_POLL_MS);
+	uv_timer_start(&l->timer, drain_cb, 0, 0);
 }
 
 /* Look whether the client has read all output; send the status line once it has. */
@@ -607,12 +608,17 @@ static void drain_cb(uv_timer_t *t)
 		if (n != l->unread) {
 			l->unread = n;
 			l->drain_ms = now;
+			l->drain_poll = LEGACY_DRAIN_POLL_MS;
 		} else if (now - l->drain_ms >= (uint64_t)(l->r->cfg->idle_timeout * 1000)) {
 			log_info(l->conn.id, "client read nothing for %.0f s: sending the status",
 			         l->r->cfg->idle_timeout);
-			uv_timer_stop(t);
 			status_gap_cb(t);
+			return;
+		} else if (l->drain_poll < LEGACY_DRAIN_POLL_MAX) {
+			l->drain_poll *=
+			        2; /* a client that reads nothing is looked at less often */
 		}
+		uv_timer_start(t, drain_cb, l->drain_poll, 0);
 		return;
 	}
 	uv_timer_stop(t);

@@ -62,20 +62,30 @@ CURLM *curl_multi_init(void)
 	return REAL(curl_multi_init)();
 }
 
-/* An option's argument type is told by its number's range (CURLOPTTYPE_*). */
+/*
+ * An option's argument type is told by its number's range (CURLOPTTYPE_*):
+ * take it from ap as that type and call fn with it, the result in rc.
+ */
+#define FORWARD_OPTION(rc, fn, handle, option, ap)                                                 \
+	do {                                                                                       \
+		if ((option) < CURLOPTTYPE_OBJECTPOINT)                                            \
+			rc = REAL(fn)(handle, option, va_arg(ap, long));                           \
+		else if ((option) < CURLOPTTYPE_FUNCTIONPOINT)                                     \
+			rc = REAL(fn)(handle, option, va_arg(ap, void *));                         \
+		else if ((option) < CURLOPTTYPE_OFF_T)                                             \
+			rc = REAL(fn)(handle, option, va_arg(ap, void (*)(void)));                 \
+		else if ((option) < CURLOPTTYPE_BLOB)                                              \
+			rc = REAL(fn)(handle, option, va_arg(ap, curl_off_t));                     \
+		else                                                                               \
+			rc = REAL(fn)(handle, option, va_arg(ap, void *));                         \
+	} while (0)
+
 CURLMcode curl_multi_setopt(CURLM *m, CURLMoption option, ...)
 {
 	va_list ap;
 	CURLMcode rc;
 	va_start(ap, option);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		rc = REAL(curl_multi_setopt)(m, option, va_arg(ap, long));
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = REAL(curl_multi_setopt)(m, option, va_arg(ap, void *));
-	else if (option < CURLOPTTYPE_OFF_T)
-		rc = REAL(curl_multi_setopt)(m, option, va_arg(ap, void (*)(void)));
-	else
-		rc = REAL(curl_multi_setopt)(m, option, va_arg(ap, curl_off_t));
+	FORWARD_OPTION(rc, curl_multi_setopt, m, option, ap);
 	va_end(ap);
 	return rc;
 }
@@ -115,22 +125,12 @@ CURL *curl_easy_init(void)
 	return REAL(curl_easy_init)();
 }
 
-/* As curl_multi_setopt; CURLOPTTYPE_BLOB options take a pointer. */
 CURLcode curl_easy_setopt(CURL *e, CURLoption option, ...)
 {
 	va_list ap;
 	CURLcode rc;
 	va_start(ap, option);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		rc = REAL(curl_easy_setopt)(e, option, va_arg(ap, long));
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = REAL(curl_easy_setopt)(e, option, va_arg(ap, void *));
-	else if (option < CURLOPTTYPE_OFF_T)
-		rc = REAL(curl_easy_setopt)(e, option, va_arg(ap, void (*)(void)));
-	else if (option < CURLOPTTYPE_BLOB)
-		rc = REAL(curl_easy_setopt)(e, option, va_arg(ap, curl_off_t));
-	else
-		rc = REAL(curl_easy_setopt)(e, option, va_arg(ap, void *));
+	FORWARD_OPTION(rc, curl_easy_setopt, e, option, ap);
 	va_end(ap);
 	return rc;
 }

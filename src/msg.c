@@ -208,7 +208,7 @@ static int empty_field(const struct build_request *r, char *err, size_t errlen)
  * string: C strings would cut the value there, so the build would get
  * something other than what was sent.
  */
-bool msg_json_has_nul(const char *json, size_t len)
+static bool json_has_nul(const char *json, size_t len)
 {
 	bool in_string = false;
 	for (size_t i = 0; i < len; i++) {
@@ -226,33 +226,43 @@ bool msg_json_has_nul(const char *json, size_t len)
 	return false;
 }
 
-int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
-                       size_t errlen)
+cJSON *msg_json_object(const char *json, size_t len, const char *nul_msg, char *err, size_t errlen)
 {
-	msg_request_init(r);
-	if (msg_json_has_nul(json, len)) {
-		snprintf(err, errlen,
-		         "request holds a NUL character, which no build flag can carry");
-		return -1;
+	if (json_has_nul(json, len)) {
+		snprintf(err, errlen, "%s", nul_msg);
+		return NULL;
 	}
 	const char *end = NULL;
 	cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!o) {
 		snprintf(err, errlen, "request is not valid JSON");
-		return -1;
+		return NULL;
 	}
-	int rc = -1;
 	if (!cJSON_IsObject(o)) {
 		snprintf(err, errlen, "request must be a JSON object");
-		goto out;
+		cJSON_Delete(o);
+		return NULL;
 	}
-	/* One object and nothing after it, as the legacy line is checked. */
 	while (end && end < json + len && strchr(" \t\r\n", *end))
 		end++;
 	if (end && end < json + len) {
 		snprintf(err, errlen, "request is not valid JSON: data after the object");
-		goto out;
+		cJSON_Delete(o);
+		return NULL;
 	}
+	return o;
+}
+
+int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
+                       size_t errlen)
+{
+	msg_request_init(r);
+	cJSON *o = msg_json_object(json, len,
+	                           "request holds a NUL character, which no build flag can carry",
+	                           err, errlen);
+	if (!o)
+		return -1;
+	int rc = -1;
 	if (get_list(o, "destinations", &r->destinations, false, err, errlen) ||
 	    get_str(o, "dockerfile", &r->dockerfile, err, errlen) ||
 	    get_list(o, "build_args", &r->build_args, true, err, errlen) ||

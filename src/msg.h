@@ -52,8 +52,14 @@ char *msg_request_encode(const struct build_request *r);
  */
 int msg_request_decode(const char *json, size_t len, struct build_request *r, char *err,
                        size_t errlen);
-/* Whether JSON text holds a NUL character, raw or as \u0000 inside a string. */
-bool msg_json_has_nul(const char *json, size_t len);
+/*
+ * json[0..len) as exactly one JSON object (whitespace after it allowed):
+ * the object, or NULL with the reason in err. A NUL, raw or as \u0000,
+ * would cut a string short here but not where it was written: it is
+ * refused with nul_msg.
+ */
+struct cJSON *msg_json_object(const char *json, size_t len, const char *nul_msg, char *err,
+                              size_t errlen);
 void msg_request_init(struct build_request *r);
 void msg_request_free(struct build_request *r);
 /* Append a credential entry (strings copied; NULLs allowed). */

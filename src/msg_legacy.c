@@ -108,30 +108,11 @@ int msg_legacy_decode(const char *json, size_t len, struct legacy_request *req, 
                       size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
-	/* A NUL, raw or as \u0000, would cut a string short here but not in the client's
-	 * JSON encoder. */
-	if (msg_json_has_nul(json, len)) {
-		snprintf(err, errlen, "request line contains a NUL byte");
+	cJSON *o = msg_json_object(json, len, "request line contains a NUL byte", err, errlen);
+	if (!o)
 		return -1;
-	}
-	const char *end = NULL;
-	cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-	if (!o) {
-		snprintf(err, errlen, "request is not valid JSON");
-		return -1;
-	}
 	int rc = -1;
 	const cJSON *creds = NULL;
-	if (!cJSON_IsObject(o)) {
-		snprintf(err, errlen, "request must be a JSON object");
-		goto out;
-	}
-	while (end && end < json + len && strchr(" \t\r", *end))
-		end++;
-	if (end && end < json + len) {
-		snprintf(err, errlen, "request is not valid JSON: data after the object");
-		goto out;
-	}
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(o, "command");
 	if (!cJSON_IsArray(cmd) || cJSON_GetArraySize(cmd) == 0) {
 		snprintf(err, errlen,

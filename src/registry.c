@@ -334,7 +334,7 @@ char *registry_cred_basic(const struct registry_cred *c)
 	plain[ul] = ':';
 	memcpy(plain + ul + 1, c->password, pl);
 	EVP_EncodeBlock((unsigned char *)b64, plain, (int)n);
-	memset(plain, 0, n);
+	explicit_bzero(plain, n);
 	free(plain);
 	return b64;
 }

@@ -9,18 +9,16 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "addr.h"
 #include "job.h"
 #include "log.h"
 #include "proto.h"
 #include "roles.h"
 #include "sdact.h"
 #include "workspace.h"
+
+extern char **environ;
 
 #define SNIFF_BUF 65536
 
@@ -472,11 +470,8 @@ static void check_builder(const struct runner_config *cfg)
 {
 	bool kaniko = strcmp(cfg->backend, "kaniko") == 0;
 	const char *prog = kaniko ? cfg->executor : cfg->buildah;
-	char path[4200], err[4400];
-	const char *path_env = getenv("PATH");
-	snprintf(path, sizeof(path), "PATH=%s", path_env ? path_env : "");
-	const char *env[] = {path_env ? path : NULL, NULL};
-	if (prog && job_find_program(prog, env, err, sizeof(err)) != 0)
+	char err[4400];
+	if (prog && job_find_program(prog, (const char *const *)environ, err, sizeof(err)) != 0)
 		log_warn(0, "%s (%s): builds will fail until that is fixed", err,
 		         kaniko ? "--executor" : "--buildah");
 }

@@ -442,6 +442,10 @@ static void handle_request(struct session *s, const struct r2k_frame *f)
 		                    : "names the context directory itself");
 		return;
 	}
+	if (creds_check(s->req.creds, s->req.ncreds, err, sizeof(err)) != 0) {
+		session_fail(s, R2K_ERR_REQUEST, "%s", err);
+		return;
+	}
 	int code = runner_build_acquire(s->r, &s->build, s->conn.id, on_runner_cancel, why,
 	                                sizeof(why));
 	if (code) {

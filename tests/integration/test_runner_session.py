@@ -114,7 +114,9 @@ def test_bad_requests(multi):
 
 
 @pytest.mark.parametrize("req", [w.frame(w.REQUEST, b"{not json"),
-                                 w.request(dockerfile="/etc/passwd")])
+                                 w.request(dockerfile="/etc/passwd"),
+                                 w.request(credentials=[{"registry": "r.example",
+                                                         "auth": "not base64"}])])
 def test_refused_request_does_not_use_up_a_single_shot_runner(tmp, req):
     """A request refused before it takes a build slot ran nothing (Kaniko's one build
     is still to come): the single-shot runner serves the next client, then exits."""
