@@ -36,8 +36,8 @@ static double cpu_seconds(int pid)
 	/* pid (comm) state ppid ... utime stime: fields 14 and 15, after the comm. */
 	char *p = strrchr(buf, ')');
 	unsigned long long ut, st;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-	                 &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -103,10 +103,11 @@ static int write_all(int fd, const char *buf, size_t len)
  */
 static int output(unsigned long long total)
 {
-	static const char *words[] = {"INFO", "WARN", "step", "RUN", "COPY", "layer", "sha256",
-	                              "apt-get", "install", "--no-install-recommends", "python3",
-	                              "Unpacking", "Setting", "up", "libssl3", "done", "cache",
-	                              "miss", "pushing", "blob"};
+	static const char *words[] = {
+	        "INFO",    "WARN",      "step",    "RUN",     "COPY",
+	        "layer",   "sha256",    "apt-get", "install", "--no-install-recommends",
+	        "python3", "Unpacking", "Setting", "up",      "libssl3",
+	        "done",    "cache",     "miss",    "pushing", "blob"};
 	size_t cap = 1u << 20, n = 0;
 	char *pool = malloc(cap + 256);
 	unsigned seed = 12345;
@@ -114,7 +115,8 @@ static int output(unsigned long long total)
 		return 1;
 	/* A pool of varied lines (20 to 140 bytes), generated once. */
 	for (unsigned line = 0; n < cap; line++) {
-		n += (size_t)sprintf(pool + n, "%s[%04u] ", (line % 7) ? "INFO" : "WARN", line % 10000);
+		n += (size_t)sprintf(pool + n, "%s[%04u] ", (line % 7) ? "INFO" : "WARN",
+		                     line % 10000);
 		unsigned nw = 2 + (seed = seed * 1103515245u + 12345u) % 20;
 		for (unsigned w = 0; w < nw && n < cap; w++)
 			n += (size_t)sprintf(pool + n, "%s ",
@@ -145,8 +147,10 @@ static int output(unsigned long long total)
 /* Reference listener: accept one connection on 127.0.0.1:port, answer one HTTP request. */
 static int listen_once(int port)
 {
-	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+	static const char answer[] =
+	        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((unsigned short)port),
 	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
